@@ -1,0 +1,67 @@
+//! Builds the kernel programs (tracer-ebpf) for the BPF target with aya-build,
+//! as aya-template does. The object lands in OUT_DIR/tracer and is embedded
+//! with `include_bytes_aligned!`.
+use std::{
+    env,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context as _, anyhow};
+
+/// Where `cargo xtask setup` installs bpf-linker when it is not on PATH.
+fn bpf_linker_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = env::var_os("PATH")
+        .map(|p| env::split_paths(&p).collect())
+        .unwrap_or_default();
+    let cargo_home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
+    if let Some(home) = cargo_home {
+        dirs.push(home.join("bin"));
+    }
+    dirs
+}
+
+fn main() -> anyhow::Result<()> {
+    println!("cargo::rerun-if-env-changed=TRACER_EBPF_TOOLCHAIN");
+    let dirs = bpf_linker_dirs();
+    let Some(linker) = dirs.iter().map(|d| d.join("bpf-linker")).find(|p| p.is_file()) else {
+        // One line, as the developers' guide asks.
+        return Err(anyhow!(
+            "bpf-linker not found: run `cargo xtask setup` (installs rust-src and bpf-linker), then build again"
+        ));
+    };
+    println!("cargo::rerun-if-changed={}", linker.display());
+    // The BPF target's linker is looked up on PATH by rustc: make sure the
+    // directory we found it in is there for the nested cargo that aya-build runs.
+    let path = env::join_paths(dirs).context("PATH")?;
+    // SAFETY: build scripts are single-threaded at this point.
+    unsafe { env::set_var("PATH", path) };
+
+    let cargo_metadata::Metadata { packages, .. } = cargo_metadata::MetadataCommand::new()
+        .no_deps()
+        .exec()
+        .context("cargo metadata")?;
+    let ebpf = packages
+        .into_iter()
+        .find(|p| p.name.as_str() == "tracer-ebpf")
+        .ok_or_else(|| anyhow!("tracer-ebpf package not found in the workspace"))?;
+    let root_dir = ebpf
+        .manifest_path
+        .parent()
+        .ok_or_else(|| anyhow!("tracer-ebpf manifest has no parent directory"))?
+        .to_string();
+    let toolchain = match env::var("TRACER_EBPF_TOOLCHAIN").ok().as_deref() {
+        None | Some("nightly") => aya_build::Toolchain::Nightly,
+        Some(other) => aya_build::Toolchain::Custom(Box::leak(other.to_owned().into_boxed_str())),
+    };
+    aya_build::build_ebpf(
+        [aya_build::Package {
+            name: ebpf.name.as_str(),
+            root_dir: &root_dir,
+            ..Default::default()
+        }],
+        toolchain,
+    )
+    .context("building the kernel programs (tracer-ebpf)")
+}

@@ -1,0 +1,9 @@
+//! tracer: tcpdump-compatible capture and TCP socket-state tracing with eBPF.
+//!
+//! Data path: kernel programs (tracer-ebpf) → BPF ring buffers → `capture`
+//! (readers, clock conversion, counters) → `print` (tcpdump lines) and `pcap`
+//! (files Wireshark reads).
+
+pub mod pcap;
+pub mod print;
+pub mod wire;

@@ -1,0 +1,4 @@
+//! Capture files: reading (pcap, pcapng) and writing (pcap).
+
+pub mod read;
+pub mod write;
