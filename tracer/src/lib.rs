@@ -4,6 +4,11 @@
 //! (readers, clock conversion, counters) → `print` (tcpdump lines) and `pcap`
 //! (files Wireshark reads).
 
+pub mod capture;
+pub mod cli;
+pub mod live;
+pub mod offline;
 pub mod pcap;
 pub mod print;
+pub mod states;
 pub mod wire;

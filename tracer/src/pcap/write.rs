@@ -1,1 +1,86 @@
-//! Writing pcap files.
+//! Writing pcap files (through the pcap-file crate), readable by tcpdump,
+//! tshark and Wireshark: microsecond timestamps like tcpdump's `-w`, or
+//! nanosecond ones with `--nano`, and the packets' true original lengths.
+
+use std::{
+    fs::File,
+    io::{self, BufWriter, Write},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use byteorder_slice::LittleEndian;
+use pcap_file::{
+    DataLink, Endianness, TsResolution,
+    pcap::{PcapHeader, PcapPacket},
+};
+
+use crate::print::Timestamp;
+
+/// Errors while writing a capture file.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("{path}: {source}")]
+    Create { path: PathBuf, source: io::Error },
+    #[error("{path}: {source}")]
+    Pcap { path: PathBuf, source: pcap_file::PcapError },
+    #[error("{path}: {source}")]
+    Flush { path: PathBuf, source: io::Error },
+}
+
+/// A pcap file being written. The header and records are serialised by
+/// pcap-file; the buffered writer stays ours so that it can be flushed
+/// (`-U`, rotation, exit) without giving the file up.
+pub struct PcapSink {
+    path: PathBuf,
+    out: BufWriter<Box<dyn Write + Send>>,
+    snaplen: u32,
+    ts_resolution: TsResolution,
+}
+
+impl PcapSink {
+    /// Creates `path` (`-` = standard output) with a pcap header for `linktype`.
+    pub fn create(path: &Path, linktype: u32, snaplen: u32, nano: bool) -> Result<Self, WriteError> {
+        let out: Box<dyn Write + Send> = if path == Path::new("-") {
+            Box::new(io::stdout())
+        } else {
+            let file = File::create(path).map_err(|source| WriteError::Create { path: path.to_owned(), source })?;
+            Box::new(file)
+        };
+        let ts_resolution = if nano { TsResolution::NanoSecond } else { TsResolution::MicroSecond };
+        let header = PcapHeader {
+            version_major: 2,
+            version_minor: 4,
+            ts_correction: 0,
+            ts_accuracy: 0,
+            snaplen,
+            datalink: DataLink::from(linktype),
+            ts_resolution,
+            endianness: Endianness::Little,
+        };
+        let mut out = BufWriter::with_capacity(1 << 16, out);
+        header
+            .write_to(&mut out)
+            .map_err(|source| WriteError::Pcap { path: path.to_owned(), source })?;
+        Ok(Self { path: path.to_owned(), out, snaplen, ts_resolution })
+    }
+
+    /// Appends one packet. `data` longer than the snap length is cut to it.
+    pub fn write(&mut self, ts: Timestamp, data: &[u8], orig_len: u32) -> Result<(), WriteError> {
+        let data = &data[..data.len().min(self.snaplen as usize)];
+        let packet = PcapPacket::new(
+            Duration::new(u64::try_from(ts.sec).unwrap_or(0), ts.nsec),
+            orig_len.max(data.len() as u32),
+            data,
+        );
+        packet
+            .write_to::<_, LittleEndian>(&mut self.out, self.ts_resolution, self.snaplen)
+            .map(drop)
+            .map_err(|source| WriteError::Pcap { path: self.path.clone(), source })
+    }
+
+    /// Pushes everything buffered to the file.
+    pub fn flush(&mut self) -> Result<(), WriteError> {
+        self.out.flush().map_err(|source| WriteError::Flush { path: self.path.clone(), source })
+    }
+}

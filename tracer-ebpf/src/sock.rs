@@ -1,0 +1,56 @@
+//! Tracepoint `sock:inet_sock_set_state`: one event per TCP state change.
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    macros::tracepoint,
+    programs::TracePointContext,
+};
+use tracer_common::{INET_SOCK_SET_STATE_OFFSET, InetSockSetStateRaw, StateEvent, counter};
+
+use crate::{STATES, count, ring::submit_flags};
+
+const IPPROTO_TCP: u16 = 6;
+const AF_INET: u16 = 2;
+
+#[tracepoint]
+pub fn tracer_inet_sock_set_state(ctx: TracePointContext) -> u32 {
+    // SAFETY: the offset and layout come from the tracepoint's format file.
+    let Ok(raw) = (unsafe { ctx.read_at::<InetSockSetStateRaw>(INET_SOCK_SET_STATE_OFFSET) }) else {
+        return 0;
+    };
+    // The tracepoint also fires for SCTP and MPTCP sockets.
+    if raw.protocol != IPPROTO_TCP {
+        return 0;
+    }
+    count(counter::STATE_SEEN);
+    let Some(mut entry) = STATES.reserve::<StateEvent>(0) else {
+        count(counter::STATE_LOST);
+        return 0;
+    };
+    let mut saddr = [0u8; 16];
+    let mut daddr = [0u8; 16];
+    if raw.family == AF_INET {
+        saddr[..4].copy_from_slice(&raw.saddr);
+        daddr[..4].copy_from_slice(&raw.daddr);
+    } else {
+        saddr = raw.saddr_v6;
+        daddr = raw.daddr_v6;
+    }
+    let ev = StateEvent {
+        ts_ns: unsafe { bpf_ktime_get_ns() },
+        skaddr: raw.skaddr,
+        pid_tgid: bpf_get_current_pid_tgid(),
+        comm: bpf_get_current_comm().unwrap_or([0; 16]),
+        oldstate: raw.oldstate as u8,
+        newstate: raw.newstate as u8,
+        family: raw.family as u8,
+        _pad: 0,
+        sport: raw.sport,
+        dport: raw.dport,
+        saddr,
+        daddr,
+    };
+    entry.write(ev);
+    entry.submit(submit_flags(&STATES));
+    0
+}

@@ -1,0 +1,351 @@
+//! A live capture session: attach, drain the rings, print and write, detach,
+//! report tcpdump's summary.
+
+use std::{
+    io::{self, BufWriter, IsTerminal as _, Write as _},
+    path::PathBuf,
+    time::Duration,
+};
+
+use aya::maps::{MapData, RingBuf};
+use tokio::{
+    io::{Interest, unix::AsyncFd},
+    signal::unix::{SignalKind, signal},
+};
+use tracer_common::{MAX_SNAPLEN, PacketHeader, StateEvent, names};
+
+use crate::{
+    capture::{
+        CaptureError,
+        clock::Clock,
+        counters::Counters,
+        iface::{self, Interface},
+        link::{self, LINKTYPE_LINUX_SLL2},
+        load::{LoadOptions, Programs, ring_size},
+        preflight, record,
+    },
+    pcap::write::{PcapSink, WriteError},
+    print::{PrintOptions, Printer},
+    states,
+};
+
+/// How often the rings are drained when no forced wakeup arrives. Records are
+/// submitted without waking the reader; this bounds the printing latency.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// How often the monotonic→wall-clock offset is measured again.
+const RECALIBRATE_EVERY: u32 = 500;
+
+/// What a live capture does.
+#[derive(Clone, Debug)]
+pub struct LiveConfig {
+    /// Interface names; empty = tcpdump's default; `any` = all that are up.
+    pub interfaces: Vec<String>,
+    pub snaplen: u32,
+    pub count: Option<u64>,
+    pub write: Option<PathBuf>,
+    pub print_packets: bool,
+    pub states: bool,
+    pub line_buffered: bool,
+    pub buffer_kib: Option<u64>,
+    pub nano: bool,
+    pub print: PrintOptions,
+}
+
+/// tcpdump's exit report.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Summary {
+    pub captured: u64,
+    pub counters: Counters,
+}
+
+impl Summary {
+    /// The three lines tcpdump prints on stderr at exit (plus one for lost
+    /// state events, so that no loss is silent).
+    pub fn text(&self, states: bool) -> String {
+        let plural = |n: u64| if n == 1 { "" } else { "s" };
+        let c = &self.counters;
+        let mut s = format!(
+            "{} packet{} captured\n{} packet{} received by filter\n{} packet{} dropped by kernel\n",
+            self.captured,
+            plural(self.captured),
+            c.packets_seen(),
+            plural(c.packets_seen()),
+            c.packets_lost(),
+            plural(c.packets_lost()),
+        );
+        if states {
+            s.push_str(&format!(
+                "{} state event{} seen, {} dropped by kernel\n",
+                c.state_seen,
+                plural(c.state_seen),
+                c.state_lost
+            ));
+        }
+        s
+    }
+}
+
+/// Errors of a running capture.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error("standard output: {0}")]
+    Stdout(io::Error),
+    #[error("{what}: {err}")]
+    Io { what: &'static str, err: io::Error },
+}
+
+/// Resolves `-i` arguments to interfaces (tcpdump's default when none).
+pub fn resolve_interfaces(names: &[String]) -> Result<(Vec<Interface>, bool), CaptureError> {
+    if names.is_empty() {
+        return Ok((vec![iface::default_interface()?], false));
+    }
+    if names.iter().any(|n| n == "any") {
+        let up: Vec<Interface> = iface::all()?.into_iter().filter(|i| i.up).collect();
+        if up.is_empty() {
+            return Err(CaptureError::NoDefaultInterface);
+        }
+        return Ok((up, true));
+    }
+    let mut out: Vec<Interface> = Vec::new();
+    for name in names {
+        let i = iface::lookup(name)?;
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    Ok((out, false))
+}
+
+/// Runs a live capture until SIGINT/SIGTERM or `-c`. `ready` gets the
+/// "listening on" line once everything is attached.
+pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, LiveError> {
+    let (ifaces, any) = resolve_interfaces(&cfg.interfaces)?;
+    preflight::check_privileges(true, cfg.states)?;
+    preflight::check_btf()?;
+    if cfg.states {
+        preflight::ensure_tracefs()?;
+    }
+    for i in &ifaces {
+        if !i.has_ethernet_header() && i.arphrd != iface::ARPHRD_NONE {
+            return Err(CaptureError::UnsupportedLink { name: i.name.clone(), arphrd: i.arphrd }.into());
+        }
+    }
+    let linktype = link::linktype_for(&ifaces, any);
+
+    let packet_ring = cfg.buffer_kib.map_or(8 << 20, |k| k.saturating_mul(1024));
+    let mut programs = Programs::load(&LoadOptions {
+        snaplen: cfg.snaplen.min(MAX_SNAPLEN),
+        packet_ring_bytes: ring_size(packet_ring.max(4 * u64::from(MAX_SNAPLEN))),
+        state_ring_bytes: ring_size(1 << 20),
+    })?;
+    let mut packets = pollable(programs.take_ring(names::PACKETS)?)?;
+    let mut state_ring = if cfg.states { Some(pollable(programs.take_ring(names::STATES)?)?) } else { None };
+    let counter_map = programs.take_counters()?;
+    for i in &ifaces {
+        programs.attach_packet_hooks(i)?;
+    }
+    if cfg.states {
+        programs.attach_state_hook()?;
+    }
+
+    let pcap = match &cfg.write {
+        Some(path) => Some(PcapSink::create(path, linktype, cfg.snaplen, cfg.nano)?),
+        None => None,
+    };
+    let mut printer = Printer::new(cfg.print.clone());
+    for i in &ifaces {
+        printer.set_interface_name(i.index, &i.name);
+    }
+    let stdout = io::stdout();
+    let flush_each = cfg.line_buffered || stdout.is_terminal();
+    let mut sink = Sink {
+        printer,
+        print_packets: cfg.print_packets,
+        pcap,
+        out: BufWriter::with_capacity(1 << 16, stdout.lock()),
+        line: Vec::with_capacity(4096),
+        frame: Vec::with_capacity(MAX_SNAPLEN as usize + 64),
+        linktype,
+        ifaces: ifaces.clone(),
+        clock: Clock::new(),
+        captured: 0,
+        limit: cfg.count,
+        flush_each,
+        pending: Vec::new(),
+        print_states: cfg.states,
+    };
+
+    let name = if any {
+        "any".to_owned()
+    } else {
+        ifaces.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(",")
+    };
+    ready(&format!(
+        "listening on {name}, link-type {}, snapshot length {} bytes",
+        link::describe(linktype),
+        cfg.snaplen
+    ));
+
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|err| LiveError::Io { what: "SIGINT handler", err })?;
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|err| LiveError::Io { what: "SIGTERM handler", err })?;
+    let mut tick = tokio::time::interval(POLL_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks = 0u32;
+    let mut done = false;
+    while !done {
+        tokio::select! {
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+            guard = packets.readable_mut() => {
+                if let Ok(mut g) = guard { g.clear_ready(); }
+            }
+            guard = async { state_ring.as_mut().expect("guarded by the condition").readable_mut().await },
+                if state_ring.is_some() => {
+                if let Ok(mut g) = guard { g.clear_ready(); }
+            }
+            _ = tick.tick() => {
+                ticks += 1;
+                if ticks % RECALIBRATE_EVERY == 0 {
+                    sink.clock.calibrate();
+                }
+            }
+        }
+        done = sink.drain(packets.get_mut(), state_ring.as_mut().map(AsyncFd::get_mut))?;
+    }
+
+    // Detach (dropping the programs closes the links); the maps stay readable.
+    drop(programs);
+    if !done {
+        // Whatever the rings still hold was captured before we stopped.
+        sink.drain(packets.get_mut(), state_ring.as_mut().map(AsyncFd::get_mut))?;
+    }
+    let counters = Counters::read(&counter_map)?;
+    sink.finish()?;
+    Ok(Summary { captured: sink.captured, counters })
+}
+
+/// Registers a ring buffer with tokio so a forced wakeup wakes the loop.
+fn pollable(ring: RingBuf<MapData>) -> Result<AsyncFd<RingBuf<MapData>>, LiveError> {
+    // SAFETY: the RingBuf owns its descriptor, which stays open as long as the
+    // AsyncFd (its owner) lives, and nobody else closes it.
+    unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+        .map_err(|e| LiveError::Io { what: "polling a ring buffer", err: e.into() })
+}
+
+/// Where drained events go.
+struct Sink<'a> {
+    /// Formats packet lines, and the timestamps of state lines.
+    printer: Printer,
+    print_packets: bool,
+    pcap: Option<PcapSink>,
+    out: BufWriter<io::StdoutLock<'a>>,
+    /// Reused buffer for printed lines.
+    line: Vec<u8>,
+    /// Reused buffer for SLL2 framing.
+    frame: Vec<u8>,
+    linktype: u32,
+    ifaces: Vec<Interface>,
+    clock: Clock,
+    captured: u64,
+    limit: Option<u64>,
+    flush_each: bool,
+    /// State events drained but not yet printed, oldest first.
+    pending: Vec<StateEvent>,
+    print_states: bool,
+}
+
+impl Sink<'_> {
+    /// Drains both rings; state lines are interleaved with packet lines in
+    /// timestamp order. Returns true once `-c` is reached.
+    fn drain(&mut self, packets: &mut RingBuf<MapData>, states: Option<&mut RingBuf<MapData>>) -> Result<bool, LiveError> {
+        if let Some(ring) = states {
+            while let Some(item) = ring.next() {
+                if let Some(ev) = record::state(&item) {
+                    self.pending.push(ev);
+                }
+            }
+            self.pending.sort_by_key(|e| e.ts_ns);
+        }
+        let mut reached = false;
+        while let Some(item) = packets.next() {
+            let Some((hdr, data)) = record::packet(&item) else { continue };
+            self.states_until(Some(hdr.ts_ns))?;
+            self.packet(&hdr, data)?;
+            if self.limit.is_some_and(|l| self.captured >= l) {
+                reached = true;
+                break;
+            }
+        }
+        if !reached {
+            self.states_until(None)?;
+        }
+        self.out.flush().map_err(LiveError::Stdout)?;
+        if let Some(p) = self.pcap.as_mut() {
+            p.flush()?;
+        }
+        Ok(reached)
+    }
+
+    /// Prints pending state events up to `ts_ns` (all of them with `None`).
+    fn states_until(&mut self, ts_ns: Option<u64>) -> Result<(), LiveError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let n = match ts_ns {
+            Some(t) => self.pending.partition_point(|e| e.ts_ns <= t),
+            None => self.pending.len(),
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        for ev in self.pending.drain(..n) {
+            if !self.print_states {
+                continue;
+            }
+            self.line.clear();
+            let ts = self.clock.to_wall(ev.ts_ns);
+            self.printer.write_timestamp(&mut self.line, ts);
+            states::write_transition(&mut self.line, &ev);
+            self.out.write_all(&self.line).map_err(LiveError::Stdout)?;
+        }
+        Ok(())
+    }
+
+    fn packet(&mut self, hdr: &PacketHeader, data: &[u8]) -> Result<(), LiveError> {
+        let ts = self.clock.to_wall(hdr.ts_ns);
+        let (bytes, orig_len): (&[u8], u32) = if self.linktype == LINKTYPE_LINUX_SLL2 {
+            let Some(iface) = self.ifaces.iter().find(|i| i.index == hdr.ifindex) else {
+                return Ok(());
+            };
+            let orig = link::to_sll2(&mut self.frame, iface, hdr.direction, data, hdr.orig_len);
+            (&self.frame, orig)
+        } else {
+            (data, hdr.orig_len)
+        };
+        self.captured += 1;
+        if let Some(p) = self.pcap.as_mut() {
+            p.write(ts, bytes, orig_len)?;
+        }
+        if self.print_packets {
+            self.line.clear();
+            self.printer.print(&mut self.line, ts, self.linktype, bytes, orig_len);
+            self.out.write_all(&self.line).map_err(LiveError::Stdout)?;
+            if self.flush_each {
+                self.out.flush().map_err(LiveError::Stdout)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), LiveError> {
+        self.out.flush().map_err(LiveError::Stdout)?;
+        if let Some(p) = self.pcap.as_mut() {
+            p.flush()?;
+        }
+        Ok(())
+    }
+}
