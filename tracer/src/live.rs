@@ -209,7 +209,7 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
             }
             _ = tick.tick() => {
                 ticks += 1;
-                if ticks % RECALIBRATE_EVERY == 0 {
+                if ticks.is_multiple_of(RECALIBRATE_EVERY) {
                     sink.clock.calibrate();
                 }
             }
