@@ -3,7 +3,7 @@
 
 use aya_ebpf::{
     EbpfContext as _,
-    bindings::{TC_ACT_PIPE, __sk_buff, xdp_action},
+    bindings::{__sk_buff, TC_ACT_PIPE, xdp_action},
     helpers::{bpf_ktime_get_ns, bpf_skb_load_bytes, bpf_xdp_get_buff_len, bpf_xdp_load_bytes},
     macros::{classifier, xdp},
     programs::{TcContext, XdpContext},
@@ -75,7 +75,11 @@ fn capture<S: Source>(src: &S, direction: u8, lost: u32) {
     let len = src.len();
     // SAFETY: a global set once at load time; volatile so the loader's value is used.
     let snaplen = unsafe { core::ptr::read_volatile(&SNAPLEN) } as usize;
-    let snaplen = if snaplen == 0 || snaplen > MAX_SNAPLEN as usize { MAX_SNAPLEN as usize } else { snaplen };
+    let snaplen = if snaplen == 0 || snaplen > MAX_SNAPLEN as usize {
+        MAX_SNAPLEN as usize
+    } else {
+        snaplen
+    };
     let want = if len < snaplen { len } else { snaplen };
     let hdr = PacketHeader {
         ts_ns,

@@ -113,7 +113,8 @@ mod tests {
 
     #[test]
     fn tcpdump_style_flags() {
-        let cli = Cli::try_parse_from(["tracer", "-i", "a", "-i", "b", "-nn", "-S", "-c", "5", "-w", "x.pcap"]).unwrap();
+        let cli =
+            Cli::try_parse_from(["tracer", "-i", "a", "-i", "b", "-nn", "-S", "-c", "5", "-w", "x.pcap"]).unwrap();
         assert_eq!(cli.interfaces, ["a", "b"]);
         assert_eq!(cli.numeric, 2);
         assert!(cli.absolute_seq);

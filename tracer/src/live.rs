@@ -131,7 +131,11 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
     }
     for i in &ifaces {
         if !i.has_ethernet_header() && i.arphrd != iface::ARPHRD_NONE {
-            return Err(CaptureError::UnsupportedLink { name: i.name.clone(), arphrd: i.arphrd }.into());
+            return Err(CaptureError::UnsupportedLink {
+                name: i.name.clone(),
+                arphrd: i.arphrd,
+            }
+            .into());
         }
     }
     let linktype = link::linktype_for(&ifaces, any);
@@ -143,7 +147,11 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
         state_ring_bytes: ring_size(1 << 20),
     })?;
     let mut packets = pollable(programs.take_ring(names::PACKETS)?)?;
-    let mut state_ring = if cfg.states { Some(pollable(programs.take_ring(names::STATES)?)?) } else { None };
+    let mut state_ring = if cfg.states {
+        Some(pollable(programs.take_ring(names::STATES)?)?)
+    } else {
+        None
+    };
     let counter_map = programs.take_counters()?;
     for i in &ifaces {
         programs.attach_packet_hooks(i)?;
@@ -190,8 +198,14 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
         cfg.snaplen
     ));
 
-    let mut sigint = signal(SignalKind::interrupt()).map_err(|err| LiveError::Io { what: "SIGINT handler", err })?;
-    let mut sigterm = signal(SignalKind::terminate()).map_err(|err| LiveError::Io { what: "SIGTERM handler", err })?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|err| LiveError::Io {
+        what: "SIGINT handler",
+        err,
+    })?;
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|err| LiveError::Io {
+        what: "SIGTERM handler",
+        err,
+    })?;
     let mut tick = tokio::time::interval(POLL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks = 0u32;
@@ -225,15 +239,20 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
     }
     let counters = Counters::read(&counter_map)?;
     sink.finish()?;
-    Ok(Summary { captured: sink.captured, counters })
+    Ok(Summary {
+        captured: sink.captured,
+        counters,
+    })
 }
 
 /// Registers a ring buffer with tokio so a forced wakeup wakes the loop.
 fn pollable(ring: RingBuf<MapData>) -> Result<AsyncFd<RingBuf<MapData>>, LiveError> {
     // SAFETY: the RingBuf owns its descriptor, which stays open as long as the
     // AsyncFd (its owner) lives, and nobody else closes it.
-    unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
-        .map_err(|e| LiveError::Io { what: "polling a ring buffer", err: e.into() })
+    unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }.map_err(|e| LiveError::Io {
+        what: "polling a ring buffer",
+        err: e.into(),
+    })
 }
 
 /// Where drained events go.
@@ -261,7 +280,11 @@ struct Sink<'a> {
 impl Sink<'_> {
     /// Drains both rings; state lines are interleaved with packet lines in
     /// timestamp order. Returns true once `-c` is reached.
-    fn drain(&mut self, packets: &mut RingBuf<MapData>, states: Option<&mut RingBuf<MapData>>) -> Result<bool, LiveError> {
+    fn drain(
+        &mut self,
+        packets: &mut RingBuf<MapData>,
+        states: Option<&mut RingBuf<MapData>>,
+    ) -> Result<bool, LiveError> {
         if let Some(ring) = states {
             while let Some(item) = ring.next() {
                 if let Some(ev) = record::state(&item) {
@@ -272,7 +295,9 @@ impl Sink<'_> {
         }
         let mut reached = false;
         while let Some(item) = packets.next() {
-            let Some((hdr, data)) = record::packet(&item) else { continue };
+            let Some((hdr, data)) = record::packet(&item) else {
+                continue;
+            };
             self.states_until(Some(hdr.ts_ns))?;
             self.packet(&hdr, data)?;
             if self.limit.is_some_and(|l| self.captured >= l) {

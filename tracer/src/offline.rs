@@ -37,7 +37,10 @@ pub enum OfflineError {
 
 /// Prints every packet of `path`; returns how many were read.
 pub fn run(path: &Path, cfg: &OfflineConfig) -> Result<u64, OfflineError> {
-    let read_err = |err| OfflineError::Read { path: path.to_owned(), err };
+    let read_err = |err| OfflineError::Read {
+        path: path.to_owned(),
+        err,
+    };
     let mut reader = CaptureReader::open(path).map_err(read_err)?;
     let mut printer = Printer::new(cfg.print.clone());
     let stdout = io::stdout();

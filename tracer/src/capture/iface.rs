@@ -36,7 +36,10 @@ impl Socket {
         // SAFETY: plain socket(2) call.
         let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
         if fd < 0 {
-            return Err(CaptureError::Io { what: "socket(AF_INET)".into(), err: std::io::Error::last_os_error() });
+            return Err(CaptureError::Io {
+                what: "socket(AF_INET)".into(),
+                err: std::io::Error::last_os_error(),
+            });
         }
         Ok(Self(fd))
     }
@@ -109,11 +112,17 @@ pub fn all() -> Result<Vec<Interface>, CaptureError> {
     unsafe {
         let list = libc::if_nameindex();
         if list.is_null() {
-            return Err(CaptureError::Io { what: "if_nameindex".into(), err: std::io::Error::last_os_error() });
+            return Err(CaptureError::Io {
+                what: "if_nameindex".into(),
+                err: std::io::Error::last_os_error(),
+            });
         }
         let mut p = list;
         while (*p).if_index != 0 && !(*p).if_name.is_null() {
-            names.push(((*p).if_index, CStr::from_ptr((*p).if_name).to_string_lossy().into_owned()));
+            names.push((
+                (*p).if_index,
+                CStr::from_ptr((*p).if_name).to_string_lossy().into_owned(),
+            ));
             p = p.add(1);
         }
         libc::if_freenameindex(list);

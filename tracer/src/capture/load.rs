@@ -65,12 +65,11 @@ impl Programs {
             }
             // Native XDP first; generic (SKB) mode where the driver has none.
             if let Err(native) = xdp.attach_to_if_index(iface.index, XdpMode::default()) {
-                xdp.attach_to_if_index(iface.index, XdpMode::Skb).map_err(|generic| {
-                    CaptureError::Program {
+                xdp.attach_to_if_index(iface.index, XdpMode::Skb)
+                    .map_err(|generic| CaptureError::Program {
                         what: format!("{}: attaching XDP", iface.name),
                         err: format!("{} (native mode: {})", super::chain(&generic), super::chain(&native)),
-                    }
-                })?;
+                    })?;
             }
         }
         let tc: &mut SchedClassifier = self
@@ -82,8 +81,12 @@ impl Programs {
         if tc.fd().is_err() {
             tc.load().map_err(CaptureError::program("loading the TC program"))?;
         }
-        tc.attach_with_options(&iface.name, TcAttachType::Egress, TcAttachOptions::TcxOrder(LinkOrder::default()))
-            .map_err(CaptureError::program(format!("{}: attaching TCX egress", iface.name)))?;
+        tc.attach_with_options(
+            &iface.name,
+            TcAttachType::Egress,
+            TcAttachOptions::TcxOrder(LinkOrder::default()),
+        )
+        .map_err(CaptureError::program(format!("{}: attaching TCX egress", iface.name)))?;
         Ok(())
     }
 
@@ -95,7 +98,8 @@ impl Programs {
             .ok_or_else(|| missing(names::STATE_PROG))?
             .try_into()
             .map_err(CaptureError::program(names::STATE_PROG))?;
-        tp.load().map_err(CaptureError::program("loading the tracepoint program"))?;
+        tp.load()
+            .map_err(CaptureError::program("loading the tracepoint program"))?;
         tp.attach("sock", "inet_sock_set_state")
             .map_err(CaptureError::program("attaching tracepoint sock:inet_sock_set_state"))?;
         Ok(())
@@ -109,11 +113,16 @@ impl Programs {
 
     /// Takes the per-CPU counters out of the object.
     pub fn take_counters(&mut self) -> Result<CounterMap, CaptureError> {
-        let map = self.ebpf.take_map(names::COUNTERS).ok_or_else(|| missing(names::COUNTERS))?;
+        let map = self
+            .ebpf
+            .take_map(names::COUNTERS)
+            .ok_or_else(|| missing(names::COUNTERS))?;
         PerCpuArray::try_from(map).map_err(CaptureError::map(names::COUNTERS))
     }
 }
 
 fn missing(name: &str) -> CaptureError {
-    CaptureError::Load { err: format!("{name} is missing from the object file") }
+    CaptureError::Load {
+        err: format!("{name} is missing from the object file"),
+    }
 }

@@ -45,7 +45,9 @@ pub fn check_privileges(packets: bool, states: bool) -> Result<(), CaptureError>
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(CaptureError::Permission { missing: missing.join(", ") })
+        Err(CaptureError::Permission {
+            missing: missing.join(", "),
+        })
     }
 }
 
@@ -71,7 +73,9 @@ pub fn ensure_tracefs() -> Result<(), CaptureError> {
     // SAFETY: valid C strings; no data argument.
     let rc = unsafe { libc::mount(src.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
     if rc != 0 {
-        return Err(CaptureError::NoTracefs { err: std::io::Error::last_os_error() });
+        return Err(CaptureError::NoTracefs {
+            err: std::io::Error::last_os_error(),
+        });
     }
     if tracefs_mounted() {
         Ok(())

@@ -29,7 +29,14 @@ mod tests {
 
     #[test]
     fn splits_header_and_caps_data() {
-        let hdr = PacketHeader { ts_ns: 7, ifindex: 3, orig_len: 100, cap_len: 4, direction: 1, _pad: [0; 3] };
+        let hdr = PacketHeader {
+            ts_ns: 7,
+            ifindex: 3,
+            orig_len: 100,
+            cap_len: 4,
+            direction: 1,
+            _pad: [0; 3],
+        };
         let mut rec = vec![0u8; size_of::<PacketHeader>() + 128];
         // SAFETY: writing a POD header into a large enough buffer.
         unsafe { std::ptr::write_unaligned(rec.as_mut_ptr().cast(), hdr) };

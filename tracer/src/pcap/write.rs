@@ -23,7 +23,10 @@ pub enum WriteError {
     #[error("{path}: {source}")]
     Create { path: PathBuf, source: io::Error },
     #[error("{path}: {source}")]
-    Pcap { path: PathBuf, source: pcap_file::PcapError },
+    Pcap {
+        path: PathBuf,
+        source: pcap_file::PcapError,
+    },
     #[error("{path}: {source}")]
     Flush { path: PathBuf, source: io::Error },
 }
@@ -44,10 +47,17 @@ impl PcapSink {
         let out: Box<dyn Write + Send> = if path == Path::new("-") {
             Box::new(io::stdout())
         } else {
-            let file = File::create(path).map_err(|source| WriteError::Create { path: path.to_owned(), source })?;
+            let file = File::create(path).map_err(|source| WriteError::Create {
+                path: path.to_owned(),
+                source,
+            })?;
             Box::new(file)
         };
-        let ts_resolution = if nano { TsResolution::NanoSecond } else { TsResolution::MicroSecond };
+        let ts_resolution = if nano {
+            TsResolution::NanoSecond
+        } else {
+            TsResolution::MicroSecond
+        };
         let header = PcapHeader {
             version_major: 2,
             version_minor: 4,
@@ -59,10 +69,16 @@ impl PcapSink {
             endianness: Endianness::Little,
         };
         let mut out = BufWriter::with_capacity(1 << 16, out);
-        header
-            .write_to(&mut out)
-            .map_err(|source| WriteError::Pcap { path: path.to_owned(), source })?;
-        Ok(Self { path: path.to_owned(), out, snaplen, ts_resolution })
+        header.write_to(&mut out).map_err(|source| WriteError::Pcap {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            path: path.to_owned(),
+            out,
+            snaplen,
+            ts_resolution,
+        })
     }
 
     /// Appends one packet. `data` longer than the snap length is cut to it.
@@ -76,11 +92,17 @@ impl PcapSink {
         packet
             .write_to::<_, LittleEndian>(&mut self.out, self.ts_resolution, self.snaplen)
             .map(drop)
-            .map_err(|source| WriteError::Pcap { path: self.path.clone(), source })
+            .map_err(|source| WriteError::Pcap {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     /// Pushes everything buffered to the file.
     pub fn flush(&mut self) -> Result<(), WriteError> {
-        self.out.flush().map_err(|source| WriteError::Flush { path: self.path.clone(), source })
+        self.out.flush().map_err(|source| WriteError::Flush {
+            path: self.path.clone(),
+            source,
+        })
     }
 }

@@ -37,10 +37,12 @@ pub fn state_name(state: u8) -> &'static str {
 /// as IPv4, as the packets on the wire are.
 pub fn write_transition(out: &mut Vec<u8>, ev: &StateEvent) {
     let mapped = |a: &[u8; 16]| Ipv6Addr::from(*a).to_ipv4_mapped();
-    let v4 = ev.family == AF_INET
-        || (mapped(&ev.saddr).is_some() && mapped(&ev.daddr).is_some());
+    let v4 = ev.family == AF_INET || (mapped(&ev.saddr).is_some() && mapped(&ev.daddr).is_some());
     let _ = if v4 && ev.family != AF_INET {
-        let (s, d) = (mapped(&ev.saddr).unwrap_or(Ipv4Addr::UNSPECIFIED), mapped(&ev.daddr).unwrap_or(Ipv4Addr::UNSPECIFIED));
+        let (s, d) = (
+            mapped(&ev.saddr).unwrap_or(Ipv4Addr::UNSPECIFIED),
+            mapped(&ev.daddr).unwrap_or(Ipv4Addr::UNSPECIFIED),
+        );
         write!(out, "tcp-state IP {s}.{} > {d}.{}: ", ev.sport, ev.dport)
     } else if v4 {
         let s = Ipv4Addr::new(ev.saddr[0], ev.saddr[1], ev.saddr[2], ev.saddr[3]);
@@ -60,12 +62,22 @@ mod tests {
 
     #[test]
     fn v4_and_v6_lines() {
-        let mut ev = StateEvent { family: 2, oldstate: 2, newstate: 1, sport: 40000, dport: 80, ..Default::default() };
+        let mut ev = StateEvent {
+            family: 2,
+            oldstate: 2,
+            newstate: 1,
+            sport: 40000,
+            dport: 80,
+            ..Default::default()
+        };
         ev.saddr[..4].copy_from_slice(&[10, 0, 0, 1]);
         ev.daddr[..4].copy_from_slice(&[10, 0, 0, 2]);
         let mut out = Vec::new();
         write_transition(&mut out, &ev);
-        assert_eq!(out, b"tcp-state IP 10.0.0.1.40000 > 10.0.0.2.80: SYN_SENT -> ESTABLISHED\n");
+        assert_eq!(
+            out,
+            b"tcp-state IP 10.0.0.1.40000 > 10.0.0.2.80: SYN_SENT -> ESTABLISHED\n"
+        );
         ev.family = 10;
         ev.saddr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1).octets();
         ev.daddr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2).octets();
@@ -79,6 +91,9 @@ mod tests {
         ev.daddr = Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped().octets();
         out.clear();
         write_transition(&mut out, &ev);
-        assert_eq!(out, b"tcp-state IP 10.0.0.2.40000 > 10.0.0.1.80: FIN_WAIT1 -> CLOSING\n");
+        assert_eq!(
+            out,
+            b"tcp-state IP 10.0.0.2.40000 > 10.0.0.1.80: FIN_WAIT1 -> CLOSING\n"
+        );
     }
 }
