@@ -1,1 +1,399 @@
-//! Reading pcap and pcapng files.
+//! Reading capture files: pcap (microsecond and nanosecond magic, either byte order) with a
+//! small reader of our own that reports libpcap's errors, and pcapng through the pcap-file
+//! crate. `-` reads standard input.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
+use pcap_file::pcapng::{Block, PcapNgReader};
+
+use crate::print::Timestamp;
+
+/// libpcap's upper bound on a record's captured length (MAXIMUM_SNAPLEN).
+const MAX_SNAPLEN: u32 = 262_144;
+
+/// Errors while reading a capture file; the wording follows libpcap's.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path}: {}", os_message(source))]
+    Open { path: PathBuf, source: io::Error },
+    #[error("{}", os_message(source))]
+    Io { source: io::Error },
+    #[error("unknown file format")]
+    UnknownFormat,
+    #[error("truncated dump file; tried to read {wanted} {what} bytes, only got {got}")]
+    Truncated {
+        what: &'static str,
+        wanted: usize,
+        got: usize,
+    },
+    #[error("invalid packet capture length {caplen}, bigger than maximum of {max}")]
+    BadCaplen { caplen: u32, max: u32 },
+    #[error("pcapng: {source}")]
+    PcapNg { source: pcap_file::PcapError },
+    #[error("pcapng: packet on interface {id}, which the file does not describe")]
+    NoInterface { id: u32 },
+}
+
+/// "No such file or directory", without Rust's " (os error 2)".
+fn os_message(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error ") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
+    }
+}
+
+/// One packet, borrowing the reader's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRef<'a> {
+    pub ts: Timestamp,
+    pub linktype: u32,
+    pub data: &'a [u8],
+    pub orig_len: u32,
+}
+
+/// A pcap or pcapng file (or standard input) opened for reading.
+pub struct CaptureReader {
+    inner: Inner,
+}
+
+enum Inner {
+    Pcap(PcapFile),
+    PcapNg(Box<NgFile>),
+}
+
+struct PcapFile {
+    src: Box<dyn Read>,
+    swapped: bool,
+    nano: bool,
+    linktype: u32,
+    snaplen: u32,
+    buf: Vec<u8>,
+}
+
+struct NgFile {
+    reader: PcapNgReader<Prefixed>,
+    /// Per interface: link type and timestamp units per second.
+    ifaces: Vec<(u32, u64)>,
+    buf: Vec<u8>,
+}
+
+/// The magic bytes we already consumed, then the rest of the stream.
+struct Prefixed {
+    head: [u8; 4],
+    pos: usize,
+    rest: Box<dyn Read>,
+}
+
+impl Read for Prefixed {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos < 4 {
+            let n = (4 - self.pos).min(out.len());
+            out[..n].copy_from_slice(&self.head[self.pos..self.pos + n]);
+            self.pos += n;
+            return Ok(n);
+        }
+        self.rest.read(out)
+    }
+}
+
+/// Reads as much of `buf` as the stream holds; returns the count.
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> Result<usize, ReadError> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(source) => return Err(ReadError::Io { source }),
+        }
+    }
+    Ok(got)
+}
+
+impl CaptureReader {
+    /// Opens `path`, or standard input for `-`.
+    pub fn open(path: &Path) -> Result<CaptureReader, ReadError> {
+        let src: Box<dyn Read> = if path == Path::new("-") {
+            Box::new(BufReader::with_capacity(1 << 16, io::stdin()))
+        } else {
+            let f = File::open(path).map_err(|source| ReadError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+            Box::new(BufReader::with_capacity(1 << 16, f))
+        };
+        Self::from_reader(src)
+    }
+
+    /// Reads a capture from any byte stream.
+    pub fn from_reader(mut src: Box<dyn Read>) -> Result<CaptureReader, ReadError> {
+        let mut magic = [0u8; 4];
+        let got = read_full(&mut *src, &mut magic)?;
+        if got < 4 {
+            return Err(ReadError::Truncated {
+                what: "file header",
+                wanted: 4,
+                got,
+            });
+        }
+        let (swapped, nano) = match u32::from_le_bytes(magic) {
+            0xa1b2_c3d4 => (false, false),
+            0xa1b2_3c4d => (false, true),
+            0xd4c3_b2a1 => (true, false),
+            0x4d3c_b2a1 => (true, true),
+            0x0a0d_0d0a => return Self::open_ng(magic, src),
+            _ => return Err(ReadError::UnknownFormat),
+        };
+        let mut hdr = [0u8; 20];
+        let got = read_full(&mut *src, &mut hdr)?;
+        if got < 20 {
+            return Err(ReadError::Truncated {
+                what: "file header",
+                wanted: 24,
+                got,
+            });
+        }
+        let word = |i: usize| {
+            let b = [hdr[i], hdr[i + 1], hdr[i + 2], hdr[i + 3]];
+            if swapped {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        let mut snaplen = word(12);
+        if snaplen == 0 || snaplen > MAX_SNAPLEN {
+            snaplen = MAX_SNAPLEN;
+        }
+        let linktype = word(16) & 0x03ff_ffff;
+        Ok(CaptureReader {
+            inner: Inner::Pcap(PcapFile {
+                src,
+                swapped,
+                nano,
+                linktype,
+                snaplen,
+                buf: Vec::with_capacity(MAX_SNAPLEN as usize),
+            }),
+        })
+    }
+
+    fn open_ng(magic: [u8; 4], rest: Box<dyn Read>) -> Result<CaptureReader, ReadError> {
+        let reader = PcapNgReader::new(Prefixed {
+            head: magic,
+            pos: 0,
+            rest,
+        })
+        .map_err(|source| ReadError::PcapNg { source })?;
+        Ok(CaptureReader {
+            inner: Inner::PcapNg(Box::new(NgFile {
+                reader,
+                ifaces: Vec::new(),
+                buf: Vec::new(),
+            })),
+        })
+    }
+
+    /// The link type of a pcap file, or of the first pcapng interface seen so far.
+    pub fn linktype(&self) -> Option<u32> {
+        match &self.inner {
+            Inner::Pcap(p) => Some(p.linktype),
+            Inner::PcapNg(n) => n.ifaces.first().map(|i| i.0),
+        }
+    }
+
+    /// Next packet; Ok(None) at clean EOF.
+    pub fn next_packet(&mut self) -> Result<Option<RecordRef<'_>>, ReadError> {
+        match &mut self.inner {
+            Inner::Pcap(p) => p.next(),
+            Inner::PcapNg(n) => n.next(),
+        }
+    }
+}
+
+impl PcapFile {
+    fn next(&mut self) -> Result<Option<RecordRef<'_>>, ReadError> {
+        let mut hdr = [0u8; 16];
+        let got = read_full(&mut *self.src, &mut hdr)?;
+        if got == 0 {
+            return Ok(None);
+        }
+        if got < 16 {
+            return Err(ReadError::Truncated {
+                what: "header",
+                wanted: 16,
+                got,
+            });
+        }
+        let swapped = self.swapped;
+        let word = |i: usize| {
+            let b = [hdr[i], hdr[i + 1], hdr[i + 2], hdr[i + 3]];
+            if swapped {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        let (sec, frac, caplen, orig_len) = (word(0), word(4), word(8), word(12));
+        if caplen > MAX_SNAPLEN {
+            return Err(ReadError::BadCaplen {
+                caplen,
+                max: MAX_SNAPLEN,
+            });
+        }
+        self.buf.resize(caplen as usize, 0);
+        let got = read_full(&mut *self.src, &mut self.buf)?;
+        if got < caplen as usize {
+            return Err(ReadError::Truncated {
+                what: "captured",
+                wanted: caplen as usize,
+                got,
+            });
+        }
+        // libpcap keeps at most the file's snapshot length.
+        let keep = caplen.min(self.snaplen) as usize;
+        let nsec_total: u64 = if self.nano { frac as u64 } else { frac as u64 * 1000 };
+        let ts = Timestamp {
+            sec: sec as i64 + (nsec_total / 1_000_000_000) as i64,
+            nsec: (nsec_total % 1_000_000_000) as u32,
+        };
+        Ok(Some(RecordRef {
+            ts,
+            linktype: self.linktype,
+            data: &self.buf[..keep],
+            orig_len,
+        }))
+    }
+}
+
+impl NgFile {
+    fn next(&mut self) -> Result<Option<RecordRef<'_>>, ReadError> {
+        loop {
+            let block = match self.reader.next_block() {
+                None => return Ok(None),
+                Some(Err(source)) => return Err(ReadError::PcapNg { source }),
+                Some(Ok(b)) => b,
+            };
+            match block {
+                Block::SectionHeader(_) => self.ifaces.clear(),
+                Block::InterfaceDescription(idb) => {
+                    let mut units: u64 = 1_000_000;
+                    for o in &idb.options {
+                        if let InterfaceDescriptionOption::IfTsResol(r) = o {
+                            units = if r & 0x80 != 0 {
+                                1u64.checked_shl((r & 0x7f) as u32).unwrap_or(0)
+                            } else {
+                                10u64.checked_pow(*r as u32).unwrap_or(0)
+                            };
+                        }
+                    }
+                    self.ifaces.push((u32::from(idb.linktype), units.max(1)));
+                }
+                Block::EnhancedPacket(epb) => {
+                    let Some(&(linktype, units)) = self.ifaces.get(epb.interface_id as usize) else {
+                        return Err(ReadError::NoInterface { id: epb.interface_id });
+                    };
+                    // pcap-file hands the raw 64-bit stamp back as "nanoseconds".
+                    let raw = epb.timestamp.as_nanos() as u64;
+                    let sec = raw / units;
+                    let nsec = ((raw % units) as u128 * 1_000_000_000 / units as u128) as u32;
+                    let orig_len = epb.original_len;
+                    copy(&mut self.buf, epb.data);
+                    return Ok(Some(RecordRef {
+                        ts: Timestamp { sec: sec as i64, nsec },
+                        linktype,
+                        data: &self.buf,
+                        orig_len,
+                    }));
+                }
+                Block::SimplePacket(spb) => {
+                    let Some(&(linktype, _)) = self.ifaces.first() else {
+                        return Err(ReadError::NoInterface { id: 0 });
+                    };
+                    let orig_len = spb.original_len;
+                    copy(&mut self.buf, spb.data);
+                    return Ok(Some(RecordRef {
+                        ts: Timestamp::default(),
+                        linktype,
+                        data: &self.buf,
+                        orig_len,
+                    }));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Copies a block's bytes into the reusable buffer (the block borrows the reader).
+fn copy(buf: &mut Vec<u8>, data: Cow<'_, [u8]>) {
+    buf.clear();
+    buf.extend_from_slice(&data);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pcap_bytes(nano: bool, big: bool, records: &[(u32, u32, &[u8], u32)]) -> Vec<u8> {
+        let w = |v: &mut Vec<u8>, x: u32| v.extend_from_slice(&if big { x.to_be_bytes() } else { x.to_le_bytes() });
+        let mut v = Vec::new();
+        w(&mut v, if nano { 0xa1b2_3c4d } else { 0xa1b2_c3d4 });
+        v.extend_from_slice(&if big { [0, 2, 0, 4] } else { [2, 0, 4, 0] });
+        w(&mut v, 0);
+        w(&mut v, 0);
+        w(&mut v, 65535);
+        w(&mut v, 1);
+        for &(sec, frac, data, orig) in records {
+            w(&mut v, sec);
+            w(&mut v, frac);
+            w(&mut v, data.len() as u32);
+            w(&mut v, orig);
+            v.extend_from_slice(data);
+        }
+        v
+    }
+
+    fn reader(bytes: Vec<u8>) -> Result<CaptureReader, ReadError> {
+        CaptureReader::from_reader(Box::new(io::Cursor::new(bytes)))
+    }
+
+    #[test]
+    fn reads_both_byte_orders_and_resolutions() {
+        for (nano, big) in [(false, false), (true, false), (false, true), (true, true)] {
+            let frac = if nano { 123_456_789 } else { 123_456 };
+            let mut r = reader(pcap_bytes(nano, big, &[(10, frac, b"abc", 60)])).unwrap();
+            let p = r.next_packet().unwrap().unwrap();
+            assert_eq!(p.ts.sec, 10);
+            assert_eq!(p.ts.nsec, if nano { 123_456_789 } else { 123_456_000 });
+            assert_eq!((p.linktype, p.data, p.orig_len), (1, &b"abc"[..], 60));
+            assert!(r.next_packet().unwrap().is_none());
+        }
+    }
+
+    #[test]
+    fn errors_read_like_libpcap() {
+        assert_eq!(
+            reader(vec![]).err().unwrap().to_string(),
+            "truncated dump file; tried to read 4 file header bytes, only got 0"
+        );
+        assert_eq!(
+            reader(b"hello world, this is text".to_vec()).err().unwrap().to_string(),
+            "unknown file format"
+        );
+        let mut b = pcap_bytes(false, false, &[(1, 2, b"abcdef", 6)]);
+        b.truncate(b.len() - 2);
+        let mut r = reader(b).unwrap();
+        assert_eq!(
+            r.next_packet().err().unwrap().to_string(),
+            "truncated dump file; tried to read 6 captured bytes, only got 4"
+        );
+        let e = CaptureReader::open(Path::new("/nonexistent/x.pcap")).err().unwrap();
+        assert_eq!(e.to_string(), "/nonexistent/x.pcap: No such file or directory");
+    }
+}

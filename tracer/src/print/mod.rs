@@ -1,1 +1,260 @@
 //! One printer per protocol, tcpdump 4.99.3 output.
+//!
+//! [`Printer::print`] writes exactly the line(s) `tcpdump -nn` writes for a packet. Each
+//! protocol printer mirrors one of tcpdump's `print-*.c` files: it names the layer it is in
+//! (`self.proto`), reads fields through checked accessors, and returns [`Trunc`] when the
+//! capture ran out; the top level then appends ` [|proto]` exactly where tcpdump's longjmp
+//! would have.
+
+mod arp;
+mod hex;
+mod http;
+mod icmp;
+mod icmp6;
+mod ip;
+mod ip6;
+mod link;
+pub(crate) mod out;
+mod tcp;
+mod time;
+mod udp;
+
+use std::collections::HashMap;
+
+use out::Out;
+
+/// Wall-clock time of a packet, UNIX epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp {
+    pub sec: i64,
+    pub nsec: u32,
+}
+
+/// How the time stamp at the start of each line is written (`-t` … `-ttttt`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// `HH:MM:SS.uuuuuu`, local time.
+    #[default]
+    Default,
+    /// `-t`: no time stamp.
+    None,
+    /// `-tt`: seconds since the epoch.
+    Epoch,
+    /// `-ttt`: delta from the previous packet.
+    Delta,
+    /// `-tttt`: date and local time.
+    DateTime,
+    /// `-ttttt`: delta from the first packet.
+    SinceFirst,
+}
+
+/// Output options, tcpdump's defaults by `Default`.
+#[derive(Clone, Debug, Default)]
+pub struct PrintOptions {
+    /// `-S`: absolute TCP sequence numbers.
+    pub absolute_seq: bool,
+    pub time: TimeFormat,
+    /// `--nano`: nine fractional digits.
+    pub nano: bool,
+}
+
+/// The link-layer header types the printer decodes (pcap LINKTYPE_* values).
+pub mod linktype {
+    pub const NULL: u32 = 0;
+    pub const ETHERNET: u32 = 1;
+    /// DLT_RAW as some platforms number it in live captures.
+    pub const DLT_RAW_12: u32 = 12;
+    pub const DLT_RAW_14: u32 = 14;
+    pub const LOOP: u32 = 108;
+    pub const RAW: u32 = 101;
+    pub const LINUX_SLL: u32 = 113;
+    pub const IPV4: u32 = 228;
+    pub const IPV6: u32 = 229;
+    pub const LINUX_SLL2: u32 = 276;
+}
+
+/// How much of the last packet's line this printer renders the way tcpdump does.
+///
+/// Used by the conformance tests to separate what we claim from what is out of scope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Coverage {
+    /// The whole line.
+    Full,
+    /// Everything up to and including `length N`; tcpdump decodes an application protocol
+    /// after that which we do not.
+    UpToLength,
+    /// A protocol we do not decode (the line is a best effort).
+    Unsupported,
+}
+
+/// The capture ran out in the middle of a field (tcpdump's longjmp to `trunc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Trunc;
+
+pub(crate) type PResult = Result<(), Trunc>;
+
+pub(crate) fn need(buf: &[u8], len: usize) -> PResult {
+    if buf.len() < len { Err(Trunc) } else { Ok(()) }
+}
+
+/// Prints packets as tcpdump does; holds the state that spans packets (relative TCP sequence
+/// bases, time stamp references, interface names).
+pub struct Printer {
+    opts: PrintOptions,
+    clock: time::Clock,
+    tcp_seq: tcp::SeqTable,
+    ifnames: HashMap<u32, String>,
+    /// Current protocol name for the truncation marker.
+    proto: &'static str,
+    coverage: Coverage,
+    /// Reused buffer for printers that format a field before deciding to print it.
+    scratch: Vec<u8>,
+}
+
+impl Printer {
+    pub fn new(opts: PrintOptions) -> Printer {
+        Printer {
+            opts,
+            clock: time::Clock::default(),
+            tcp_seq: tcp::SeqTable::default(),
+            ifnames: HashMap::new(),
+            proto: "",
+            coverage: Coverage::Full,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Interface names for Linux SLL2 captures (ifindex → name), used when printing SLL2 lines
+    /// as tcpdump -i any does ("eth0  In  IP ...").
+    pub fn set_interface_name(&mut self, ifindex: u32, name: &str) {
+        self.ifnames.insert(ifindex, name.to_owned());
+    }
+
+    /// Appends exactly what tcpdump prints for this packet (one or more lines, each ending in
+    /// '\n') to `out`. Never panics, whatever the bytes.
+    pub fn print(&mut self, out: &mut Vec<u8>, ts: Timestamp, linktype: u32, data: &[u8], orig_len: u32) {
+        self.coverage = Coverage::Full;
+        self.proto = "";
+        self.clock.write(out, ts, self.opts.time, self.opts.nano);
+        let r = match linktype {
+            linktype::ETHERNET => self.ether(out, data, orig_len),
+            linktype::LINUX_SLL => self.sll(out, data, orig_len),
+            linktype::LINUX_SLL2 => self.sll2(out, data, orig_len),
+            linktype::NULL | linktype::LOOP => self.null(out, data, orig_len, linktype == linktype::LOOP),
+            linktype::RAW | linktype::DLT_RAW_12 | linktype::DLT_RAW_14 | linktype::IPV4 | linktype::IPV6 => {
+                self.raw(out, data, orig_len)
+            }
+            _ => {
+                self.coverage = Coverage::Unsupported;
+                out.s("unsupported link-layer type ");
+                out.u(linktype as u64);
+                Ok(())
+            }
+        };
+        if r.is_err() {
+            out.s(" [|");
+            out.s(self.proto);
+            out.c(b']');
+        }
+        out.c(b'\n');
+    }
+
+    /// Writes only the time stamp prefix (with its trailing space) in the configured format,
+    /// for lines that are not packets (e.g. socket-state events).
+    pub fn write_timestamp(&mut self, out: &mut Vec<u8>, ts: Timestamp) {
+        self.clock.write(out, ts, self.opts.time, self.opts.nano);
+    }
+
+    /// What the last `print` call rendered faithfully (for conformance accounting).
+    pub fn last_coverage(&self) -> Coverage {
+        self.coverage
+    }
+
+    /// Marks the current packet as only partly in scope (never upgrades).
+    pub(crate) fn limit(&mut self, c: Coverage) {
+        use Coverage::*;
+        self.coverage = match (self.coverage, c) {
+            (Unsupported, _) | (_, Unsupported) => Unsupported,
+            (UpToLength, _) | (_, UpToLength) => UpToLength,
+            _ => Full,
+        };
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use super::*;
+
+    /// Prints one packet with TZ-independent epoch-free output (`-t`).
+    pub fn line(p: &mut Printer, linktype: u32, data: &[u8]) -> String {
+        let mut out = Vec::new();
+        p.print(&mut out, Timestamp::default(), linktype, data, data.len() as u32);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Prints only the first `caplen` bytes of a frame whose wire length is `data.len()`.
+    pub fn line_cut(p: &mut Printer, linktype: u32, data: &[u8], caplen: usize) -> String {
+        let mut out = Vec::new();
+        p.print(
+            &mut out,
+            Timestamp::default(),
+            linktype,
+            &data[..caplen],
+            data.len() as u32,
+        );
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    pub fn printer() -> Printer {
+        Printer::new(PrintOptions {
+            time: TimeFormat::None,
+            ..Default::default()
+        })
+    }
+
+    /// Ethernet + IPv4 header around `l4`.
+    pub fn eth_ipv4(proto: u8, src: [u8; 4], dst: [u8; 4], l4: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; 14];
+        f[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+        f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+        f[12] = 0x08;
+        let total = (20 + l4.len()) as u16;
+        f.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0x40, 0, 64, proto, 0, 0]);
+        f.extend_from_slice(&src);
+        f.extend_from_slice(&dst);
+        f.extend_from_slice(l4);
+        f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::*;
+    use super::*;
+
+    #[test]
+    fn never_panics_on_prefixes_of_garbage() {
+        let mut p = printer();
+        let mut data = vec![0u8; 0];
+        let mut x: u32 = 12345;
+        for len in 0..200 {
+            for lt in [0, 1, 12, 101, 108, 113, 228, 229, 276, 9999] {
+                data.clear();
+                for _ in 0..len {
+                    x = x.wrapping_mul(1103515245).wrapping_add(12345);
+                    data.push((x >> 16) as u8);
+                }
+                let mut out = Vec::new();
+                p.print(&mut out, Timestamp::default(), lt, &data, len as u32 + 7);
+                assert!(out.ends_with(b"\n"));
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_linktype_is_reported() {
+        let mut p = printer();
+        assert_eq!(line(&mut p, 4242, &[1, 2, 3]), "unsupported link-layer type 4242\n");
+        assert_eq!(p.last_coverage(), Coverage::Unsupported);
+    }
+}

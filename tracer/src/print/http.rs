@@ -1,0 +1,174 @@
+//! HTTP first-line summary (print-http.c via util-print.c txtproto_print()).
+
+use super::out::Out;
+use super::{PResult, Printer, Trunc};
+
+/// httpcmds: request methods, WebDAV included.
+const METHODS: [&str; 38] = [
+    "GET",
+    "PUT",
+    "COPY",
+    "HEAD",
+    "LOCK",
+    "MOVE",
+    "POLL",
+    "POST",
+    "BCOPY",
+    "BMOVE",
+    "MKCOL",
+    "TRACE",
+    "LABEL",
+    "MERGE",
+    "DELETE",
+    "SEARCH",
+    "UNLOCK",
+    "REPORT",
+    "UPDATE",
+    "NOTIFY",
+    "BDELETE",
+    "CONNECT",
+    "OPTIONS",
+    "CHECKIN",
+    "PROPFIND",
+    "CHECKOUT",
+    "CCM_POST",
+    "SUBSCRIBE",
+    "PROPPATCH",
+    "BPROPFIND",
+    "BPROPPATCH",
+    "UNCHECKOUT",
+    "MKACTIVITY",
+    "MKWORKSPACE",
+    "UNSUBSCRIBE",
+    "RPC_CONNECT",
+    "VERSION-CONTROL",
+    "BASELINE-CONTROL",
+];
+
+const MAX_TOKEN: usize = 128;
+
+fn is_print(c: u8) -> bool {
+    (0x20..=0x7e).contains(&c)
+}
+
+/// fetch_token(): the token at `idx` and the index after the blanks that follow it, or None.
+fn fetch_token(data: &[u8], mut idx: usize, len: usize) -> Option<(usize, usize, usize)> {
+    let start = idx;
+    while idx < len {
+        let c = *data.get(idx)?;
+        if !c.is_ascii() {
+            return None;
+        }
+        if matches!(c, b' ' | b'\t' | b'\r' | b'\n') {
+            break;
+        }
+        if !is_print(c) {
+            return None;
+        }
+        if idx - start + 2 > MAX_TOKEN + 1 {
+            return None;
+        }
+        idx += 1;
+    }
+    let end = idx;
+    if end == start {
+        return None;
+    }
+    while idx < len {
+        let Some(&c) = data.get(idx) else { break };
+        if c == b'\r' || c == b'\n' || !is_print(c) {
+            break;
+        }
+        if !matches!(c, b' ' | b'\t') {
+            break;
+        }
+        idx += 1;
+    }
+    Some((start, end, idx))
+}
+
+impl Printer {
+    /// http_print(): `HTTP`, then `: ` and the first line for requests and responses.
+    pub(super) fn http(&mut self, out: &mut Vec<u8>, data: &[u8], len: usize) -> PResult {
+        self.proto = "http";
+        let mut print_this = false;
+        if let Some((s, e, next)) = fetch_token(data, 0, len) {
+            let tok = &data[s..e];
+            if METHODS.iter().any(|m| m.as_bytes().eq_ignore_ascii_case(tok)) {
+                print_this = true;
+            }
+            if let Some((s, e, _)) = fetch_token(data, next, len) {
+                let t = &data[s..e];
+                if t.len() == 3 && t.iter().all(|c| c.is_ascii_digit()) {
+                    print_this = true;
+                }
+            }
+        }
+        out.s("HTTP");
+        if print_this {
+            self.txt_line(out, ": ", data, 0, len)?;
+        }
+        Ok(())
+    }
+
+    /// print_txt_line(): one CRLF- or LF-terminated printable line; returns the index after it,
+    /// or 0 when the line is binary or unterminated.
+    fn txt_line(
+        &mut self,
+        out: &mut Vec<u8>,
+        prefix: &str,
+        data: &[u8],
+        start: usize,
+        len: usize,
+    ) -> Result<usize, Trunc> {
+        let mut idx = start;
+        while idx < len {
+            let c = *data.get(idx).ok_or(Trunc)?;
+            if c == b'\n' {
+                out.s(prefix);
+                out.b(&data[start..idx]);
+                return Ok(idx + 1);
+            } else if c == b'\r' {
+                if idx + 1 >= len {
+                    return Ok(0);
+                }
+                if *data.get(idx + 1).ok_or(Trunc)? == b'\n' {
+                    out.s(prefix);
+                    out.b(&data[start..idx]);
+                    return Ok(idx + 2);
+                }
+                return Ok(0);
+            } else if !is_print(c) && c != b'\t' {
+                return Ok(0);
+            }
+            idx += 1;
+        }
+        out.s(prefix);
+        out.b(&data[start..idx]);
+        out.s(" [|");
+        out.s(self.proto);
+        out.c(b']');
+        Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::printer;
+
+    fn http(payload: &[u8], len: usize) -> String {
+        let mut p = printer();
+        let mut out = Vec::new();
+        let _ = p.http(&mut out, payload, len);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn request_response_and_body() {
+        assert_eq!(http(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 27), "HTTP: GET / HTTP/1.1");
+        assert_eq!(http(b"HTTP/1.0 200 OK\r\n", 17), "HTTP: HTTP/1.0 200 OK");
+        assert_eq!(http(b"<html>\n", 7), "HTTP");
+        assert_eq!(http(b"get /x", 6), "HTTP: get /x [|http]");
+        assert_eq!(http(b"POST /\r", 7), "HTTP");
+    }
+}

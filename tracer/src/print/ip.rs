@@ -1,0 +1,195 @@
+//! IPv4 (print-ip.c) and the IP protocol demultiplexer (print-ip-demux.c).
+
+use super::out::Out;
+use super::{Coverage, PResult, Printer, Trunc};
+use crate::wire::{ipproto, ipv4};
+
+/// What the transport printers need from the IP header in front of them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IpInfo<'a> {
+    pub v6: bool,
+    pub src: &'a [u8],
+    pub dst: &'a [u8],
+    /// ip_p / ip6_nxt of the fixed header: the transport printers print addresses with ports
+    /// only when it names their own protocol (not after IPv6 extension headers).
+    pub first_nh: u8,
+    pub fragmented: bool,
+}
+
+impl IpInfo<'_> {
+    pub fn addr(&self, out: &mut Vec<u8>, a: &[u8]) {
+        if self.v6 { out.ipv6(a) } else { out.ipv4(a) }
+    }
+    /// "src > dst: "
+    pub fn addrs(&self, out: &mut Vec<u8>) {
+        self.addr(out, self.src);
+        out.s(" > ");
+        self.addr(out, self.dst);
+        out.s(": ");
+    }
+}
+
+/// Protocols tcpdump's ip_demux_print() decodes and we do not.
+fn demux_unsupported(nh: u8) -> bool {
+    matches!(
+        nh,
+        2 | 4 | 8 | 9 | 33 | 41 | 46 | 47 | 50 | 51 | 55 | 77 | 88 | 89 | 103 | 108 | 112 | 113 | 132 | 135 | 143
+    )
+}
+
+impl Printer {
+    pub(super) fn ip(&mut self, out: &mut Vec<u8>, data: &[u8], length: usize) -> PResult {
+        self.proto = "ip";
+        let vhl = *data.first().ok_or(Trunc)?;
+        if vhl >> 4 != 4 {
+            if vhl >> 4 == 6 {
+                out.s("IP6, wrong link-layer encapsulation");
+            } else {
+                out.s("IP");
+                out.u((vhl >> 4) as u64);
+            }
+            out.s(" (invalid)");
+            return Ok(());
+        }
+        out.s("IP ");
+        let h = ipv4::Header::new_checked(data).map_err(|_| Trunc)?;
+        if length < ipv4::HEADER_LEN {
+            out.s("truncated-ip ");
+            out.u(length as u64);
+            return Ok(());
+        }
+        let hlen = h.header_len();
+        if hlen < ipv4::HEADER_LEN {
+            out.s("bad-hlen ");
+            out.u(hlen as u64);
+            return Ok(());
+        }
+        let ip_len = h.total_len() as usize;
+        if length < ip_len {
+            out.s("truncated-ip - ");
+            out.u((ip_len - length) as u64);
+            out.s(" bytes missing! ");
+        }
+        if ip_len < hlen {
+            out.s("bad-len ");
+            out.u(ip_len as u64);
+            return Ok(());
+        }
+        // Cut the capture off at the end of the IP datagram.
+        let data = &data[..ip_len.min(data.len())];
+        let len = ip_len - hlen;
+        let off = h.frag_field();
+        let nh = h.protocol();
+        let src = &data[12..16];
+        let dst = &data[16..20];
+        let info = IpInfo {
+            v6: false,
+            src,
+            dst,
+            first_nh: nh,
+            fragmented: off & ipv4::FLAG_MF != 0,
+        };
+        if off & ipv4::OFFMASK == 0 {
+            if !matches!(nh, ipproto::TCP | ipproto::UDP | ipproto::SCTP | ipproto::DCCP) {
+                info.addrs(out);
+            }
+            if data.len() < hlen {
+                out.s(" [remaining caplen(");
+                out.u(data.len() as u64);
+                out.s(") < header length(");
+                out.u(hlen as u64);
+                out.s(")]");
+                return Err(Trunc);
+            }
+            self.ip_demux(out, &data[hlen..], len, info, nh)
+        } else {
+            out.ipv4(src);
+            out.s(" > ");
+            out.ipv4(dst);
+            out.s(": ip-proto-");
+            out.u(nh as u64);
+            Ok(())
+        }
+    }
+
+    pub(super) fn ip_demux(
+        &mut self,
+        out: &mut Vec<u8>,
+        data: &[u8],
+        length: usize,
+        info: IpInfo<'_>,
+        nh: u8,
+    ) -> PResult {
+        match nh {
+            ipproto::TCP => self.tcp(out, data, length, info),
+            ipproto::UDP => self.udp(out, data, length, info),
+            ipproto::ICMP if !info.v6 => self.icmp(out, data, length, info),
+            ipproto::ICMPV6 if info.v6 => self.icmp6(out, data, length, info),
+            ipproto::ICMP | ipproto::ICMPV6 => {
+                out.s(if nh == ipproto::ICMP {
+                    "[ICMP requires IPv4]"
+                } else {
+                    "[ICMPv6 requires IPv6]"
+                });
+                out.s(" (invalid)");
+                Ok(())
+            }
+            _ if demux_unsupported(nh) => {
+                self.limit(Coverage::Unsupported);
+                out.s(" ip-proto-");
+                out.u(nh as u64);
+                out.c(b' ');
+                out.u(length as u64);
+                Ok(())
+            }
+            ipproto::NONE if info.v6 => {
+                self.limit(Coverage::Unsupported);
+                out.s("no next header");
+                Ok(())
+            }
+            _ => {
+                out.s(" ip-proto-");
+                out.u(nh as u64);
+                out.c(b' ');
+                out.u(length as u64);
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use crate::print::Coverage;
+
+    #[test]
+    fn unknown_protocol() {
+        let mut p = printer();
+        let f = eth_ipv4(99, [10, 0, 0, 1], [10, 0, 0, 2], &[0; 6]);
+        assert_eq!(line(&mut p, 1, &f), "IP 10.0.0.1 > 10.0.0.2:  ip-proto-99 6\n");
+        assert_eq!(p.last_coverage(), Coverage::Full);
+    }
+
+    #[test]
+    fn short_header_and_missing_bytes() {
+        let mut p = printer();
+        let f = eth_ipv4(99, [10, 0, 0, 1], [10, 0, 0, 2], &[0; 6]);
+        assert_eq!(line(&mut p, 1, &f[..30]), "IP  [|ip]\n");
+        let mut f2 = f.clone();
+        f2[17] = 40; // total length 40 > 26 on the wire
+        assert_eq!(
+            line(&mut p, 1, &f2),
+            "IP truncated-ip - 14 bytes missing! 10.0.0.1 > 10.0.0.2:  ip-proto-99 20\n"
+        );
+    }
+
+    #[test]
+    fn later_fragment() {
+        let mut p = printer();
+        let mut f = eth_ipv4(17, [10, 0, 0, 1], [10, 0, 0, 2], &[0; 8]);
+        f[20] = 0x00;
+        f[21] = 0xb9;
+        assert_eq!(line(&mut p, 1, &f), "IP 10.0.0.1 > 10.0.0.2: ip-proto-17\n");
+    }
+}

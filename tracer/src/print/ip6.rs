@@ -1,0 +1,89 @@
+//! IPv6 (print-ip6.c).
+
+use super::ip::IpInfo;
+use super::out::Out;
+use super::{Coverage, PResult, Printer, Trunc};
+use crate::wire::{ipproto, ipv6};
+
+impl Printer {
+    pub(super) fn ip6(&mut self, out: &mut Vec<u8>, data: &[u8], length: usize) -> PResult {
+        self.proto = "ip6";
+        let h = ipv6::Header::new_checked(data).map_err(|_| Trunc)?;
+        if length < ipv6::HEADER_LEN {
+            out.s("truncated-ip6 ");
+            out.u(length as u64);
+            return Ok(());
+        }
+        out.s("IP6 ");
+        if h.version() != 6 {
+            out.s("version error: ");
+            out.u(h.version() as u64);
+            out.s(" != 6");
+            return Ok(());
+        }
+        let payload_len = h.payload_len() as usize;
+        let len = if payload_len != 0 {
+            payload_len + ipv6::HEADER_LEN
+        } else {
+            length + ipv6::HEADER_LEN
+        };
+        let data = &data[..len.min(data.len())];
+        let nh = h.next_header();
+        let info = IpInfo {
+            v6: true,
+            src: &data[8..24],
+            dst: &data[24..40],
+            first_nh: nh,
+            fragmented: false,
+        };
+        if !matches!(nh, ipproto::TCP | ipproto::UDP | ipproto::DCCP | ipproto::SCTP) {
+            info.addrs(out);
+        }
+        match nh {
+            ipproto::HOPOPTS | ipproto::DSTOPTS | ipproto::ROUTING | ipproto::FRAGMENT | 51 | 50 | 108 | 135 => {
+                // Extension headers: not decoded yet.
+                self.limit(Coverage::Unsupported);
+                Ok(())
+            }
+            _ => {
+                if payload_len != 0 && length < len {
+                    out.s("truncated-ip6 - ");
+                    out.u((len - length) as u64);
+                    out.s(" bytes missing!");
+                }
+                self.ip_demux(out, &data[ipv6::HEADER_LEN..], len - ipv6::HEADER_LEN, info, nh)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+
+    fn eth_ipv6(nh: u8, l4: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+        f.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+        f.extend_from_slice(&[nh, 64]);
+        let mut a = [0u8; 16];
+        a[0] = 0xfd;
+        a[15] = 1;
+        f.extend_from_slice(&a);
+        a[15] = 2;
+        f.extend_from_slice(&a);
+        f.extend_from_slice(l4);
+        f
+    }
+
+    #[test]
+    fn echo_request() {
+        let mut p = printer();
+        let f = eth_ipv6(58, &[128, 0, 0, 0, 0, 5, 0, 1, 1, 2, 3, 4]);
+        assert_eq!(
+            line(&mut p, 1, &f),
+            "IP6 fd00::1 > fd00::2: ICMP6, echo request, id 5, seq 1, length 12\n"
+        );
+        assert_eq!(line(&mut p, 1, &f[..50]), " [|ip6]\n");
+    }
+}

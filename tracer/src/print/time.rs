@@ -1,0 +1,154 @@
+//! Timestamp prefixes: `-t` through `-ttttt` and `--nano`, as tcpdump's ts_print() writes them.
+
+use super::out::Out;
+use super::{TimeFormat, Timestamp};
+
+/// Per-printer timestamp state: the broken-down time of the last second printed (so
+/// `localtime_r` runs once per second, not once per packet) and the reference packets for the
+/// delta formats.
+#[derive(Debug, Default)]
+pub(crate) struct Clock {
+    cached_sec: Option<i64>,
+    cached_local: Option<[u8; 19]>, // "YYYY-MM-DD HH:MM:SS"
+    reference: Option<Timestamp>,
+}
+
+impl Clock {
+    pub(crate) fn write(&mut self, out: &mut Vec<u8>, ts: Timestamp, format: TimeFormat, nano: bool) {
+        match format {
+            TimeFormat::None => {}
+            TimeFormat::Default => {
+                self.local(out, ts, false, nano);
+                out.c(b' ');
+            }
+            TimeFormat::DateTime => {
+                self.local(out, ts, true, nano);
+                out.c(b' ');
+            }
+            TimeFormat::Epoch => {
+                out.u((ts.sec as u32) as u64);
+                frac(out, ts, nano);
+                out.c(b' ');
+            }
+            TimeFormat::Delta | TimeFormat::SinceFirst => {
+                let reference = *self.reference.get_or_insert(ts);
+                let (a, b, negative) = if (ts.sec, ts.nsec) < (reference.sec, reference.nsec) {
+                    (reference, ts, true)
+                } else {
+                    (ts, reference, false)
+                };
+                let (sec, sub) = sub(a, b, nano);
+                out.c(if negative { b'-' } else { b' ' });
+                if (sec as u32) & 0x8000_0000 != 0 {
+                    out.s("[Error converting time]");
+                } else {
+                    let s = sec.rem_euclid(86400);
+                    out.u_pad((s / 3600) as u64, 2);
+                    out.c(b':');
+                    out.u_pad((s % 3600 / 60) as u64, 2);
+                    out.c(b':');
+                    out.u_pad((s % 60) as u64, 2);
+                    out.c(b'.');
+                    out.u_pad(sub, if nano { 9 } else { 6 });
+                }
+                out.c(b' ');
+                if format == TimeFormat::Delta {
+                    self.reference = Some(ts);
+                }
+            }
+        }
+    }
+
+    fn local(&mut self, out: &mut Vec<u8>, ts: Timestamp, date: bool, nano: bool) {
+        if (ts.sec as u32) & 0x8000_0000 != 0 {
+            out.s("[Error converting time]");
+            return;
+        }
+        if self.cached_sec != Some(ts.sec) {
+            self.cached_sec = Some(ts.sec);
+            self.cached_local = localtime(ts.sec);
+        }
+        match &self.cached_local {
+            Some(text) => out.b(if date { &text[..] } else { &text[11..] }),
+            None => {
+                out.s("[Error converting time]");
+                return;
+            }
+        }
+        frac(out, ts, nano);
+    }
+}
+
+fn frac(out: &mut Vec<u8>, ts: Timestamp, nano: bool) {
+    out.c(b'.');
+    if nano {
+        out.u_pad(ts.nsec as u64, 9);
+    } else {
+        out.u_pad((ts.nsec / 1000) as u64, 6);
+    }
+}
+
+/// a - b (a >= b), in seconds and micro- or nanoseconds, as netdissect_timevalsub does.
+fn sub(a: Timestamp, b: Timestamp, nano: bool) -> (i64, u64) {
+    let unit: i64 = if nano { 1_000_000_000 } else { 1_000_000 };
+    let fa = if nano { a.nsec as i64 } else { (a.nsec / 1000) as i64 };
+    let fb = if nano { b.nsec as i64 } else { (b.nsec / 1000) as i64 };
+    let mut sec = a.sec.wrapping_sub(b.sec);
+    let mut f = fa - fb;
+    if f < 0 {
+        f += unit;
+        sec = sec.wrapping_sub(1);
+    }
+    (sec, f as u64)
+}
+
+/// Local broken-down time through libc (honours TZ like tcpdump), as "YYYY-MM-DD HH:MM:SS".
+fn localtime(sec: i64) -> Option<[u8; 19]> {
+    let t: libc::time_t = sec as libc::time_t;
+    // SAFETY: an all-zero tm is a valid value for localtime_r to overwrite.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers reference live, properly aligned locals.
+    let r = unsafe { libc::localtime_r(&t, &mut tm) };
+    if r.is_null() {
+        return None;
+    }
+    let mut v = Vec::with_capacity(19);
+    let year = tm.tm_year as i64 + 1900;
+    if !(0..=9999).contains(&year) {
+        return None;
+    }
+    v.u_pad(year as u64, 4);
+    v.c(b'-');
+    v.u_pad((tm.tm_mon + 1) as u64, 2);
+    v.c(b'-');
+    v.u_pad(tm.tm_mday as u64, 2);
+    v.c(b' ');
+    v.u_pad(tm.tm_hour as u64, 2);
+    v.c(b':');
+    v.u_pad(tm.tm_min as u64, 2);
+    v.c(b':');
+    v.u_pad(tm.tm_sec as u64, 2);
+    v.try_into().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delta_and_epoch() {
+        let mut c = Clock::default();
+        let mut o = Vec::new();
+        let t1 = Timestamp {
+            sec: 100,
+            nsec: 999_000,
+        };
+        let t2 = Timestamp { sec: 101, nsec: 1_000 };
+        c.write(&mut o, t1, TimeFormat::Delta, false);
+        c.write(&mut o, t2, TimeFormat::Delta, false);
+        assert_eq!(o, b" 00:00:00.000000  00:00:00.999002 ");
+        o.clear();
+        c.write(&mut o, t2, TimeFormat::Epoch, true);
+        assert_eq!(o, b"101.000001000 ");
+    }
+}

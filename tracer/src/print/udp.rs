@@ -1,0 +1,146 @@
+//! UDP (print-udp.c).
+
+use super::ip::IpInfo;
+use super::out::Out;
+use super::{Coverage, PResult, Printer, Trunc};
+use crate::wire::{get_be16, ipproto, udp};
+
+/// Ports on which tcpdump hands the payload to an application decoder we do not implement;
+/// its line then differs from `UDP, length N`.
+fn decoded_by_tcpdump(sport: u16, dport: u16, payload: &[u8]) -> bool {
+    const EITHER: &[u16] = &[
+        53, 67, 68, 69, 88, 123, 137, 138, 161, 162, 319, 320, 496, 500, 514, 520, 521, 525, 546, 547, 646, 654, 698,
+        701, 750, 921, 5353, 4500, 7500, 8500, 1701, 2103, 2104, 5359, 6696, 6697, 8231, 1645, 1812, 1646, 1813, 1700,
+        3799, 3503, 1589, 6343, 12222, 12223, 5060, 8472, 4789, 4342, 4790, 17754, 6635, 30490, 2049, 111, 4784, 3784,
+        6784, 3785, 1985, 4567,
+    ];
+    const DST_ONLY: &[u16] = &[3456, 4567, 1985, 3784, 4784, 6784, 3785, 6081, 12223];
+    if EITHER.contains(&sport) || EITHER.contains(&dport) || DST_ONLY.contains(&dport) {
+        return true;
+    }
+    if (7000..=7009).contains(&sport) || (7000..=7009).contains(&dport) || sport == 49152 {
+        return true;
+    }
+    // AppleTalk-in-UDP (kip) on its port ranges, recognised by the LAP type byte.
+    let atalk = |p: u16| {
+        (p.wrapping_sub(16512) as u32) < 128 || (p.wrapping_sub(200) as u32) < 128 || (p.wrapping_sub(768) as u32) < 128
+    };
+    payload.get(2) == Some(&2) && (atalk(sport) || atalk(dport))
+}
+
+impl Printer {
+    /// udpipaddr_print(): addresses with ports, ports alone after IPv6 extension headers.
+    fn udp_addrs(&self, out: &mut Vec<u8>, info: &IpInfo<'_>, ports: Option<(u16, u16)>) {
+        if info.first_nh == ipproto::UDP {
+            info.addr(out, info.src);
+            if let Some((s, _)) = ports {
+                out.c(b'.');
+                out.u(s as u64);
+            }
+            out.s(" > ");
+            info.addr(out, info.dst);
+            if let Some((_, d)) = ports {
+                out.c(b'.');
+                out.u(d as u64);
+            }
+            out.s(": ");
+        } else if let Some((s, d)) = ports {
+            out.u(s as u64);
+            out.s(" > ");
+            out.u(d as u64);
+            out.s(": ");
+        }
+    }
+
+    pub(super) fn udp(&mut self, out: &mut Vec<u8>, data: &[u8], length: usize, info: IpInfo<'_>) -> PResult {
+        self.proto = "udp";
+        let (Some(sport), Some(dport)) = (get_be16(data, 0), get_be16(data, 2)) else {
+            self.udp_addrs(out, &info, None);
+            return Err(Trunc);
+        };
+        let ports = Some((sport, dport));
+        if length < udp::HEADER_LEN {
+            self.udp_addrs(out, &info, ports);
+            out.s("truncated-udp ");
+            out.u(length as u64);
+            return Ok(());
+        }
+        let Some(ulen) = get_be16(data, 4) else {
+            self.udp_addrs(out, &info, ports);
+            return Err(Trunc);
+        };
+        let mut ulen = ulen as usize;
+        if ulen == 0 && length > 65535 {
+            ulen = length;
+        }
+        if ulen < udp::HEADER_LEN {
+            self.udp_addrs(out, &info, ports);
+            out.s("truncated-udplength ");
+            out.u(ulen as u64);
+            return Ok(());
+        }
+        let ulen = ulen - udp::HEADER_LEN;
+        let mut length = length - udp::HEADER_LEN;
+        if ulen < length {
+            length = ulen;
+        }
+        if data.len() < udp::HEADER_LEN {
+            self.udp_addrs(out, &info, ports);
+            return Err(Trunc);
+        }
+        self.udp_addrs(out, &info, ports);
+        if decoded_by_tcpdump(sport, dport, &data[udp::HEADER_LEN..]) {
+            self.limit(Coverage::Unsupported);
+        }
+        if ulen > length && !info.fragmented {
+            out.s("UDP, bad length ");
+            out.u(ulen as u64);
+            out.s(" > ");
+            out.u(length as u64);
+        } else {
+            out.s("UDP, length ");
+            out.u(ulen as u64);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use crate::print::Coverage;
+
+    #[test]
+    fn plain_and_bad_length() {
+        let mut p = printer();
+        let f = eth_ipv4(
+            17,
+            [10, 0, 0, 1],
+            [10, 0, 0, 2],
+            &[0x30, 0x39, 0x30, 0x3a, 0, 12, 0, 0, 1, 2, 3, 4],
+        );
+        assert_eq!(
+            line(&mut p, 1, &f),
+            "IP 10.0.0.1.12345 > 10.0.0.2.12346: UDP, length 4\n"
+        );
+        assert_eq!(p.last_coverage(), Coverage::Full);
+        let f = eth_ipv4(
+            17,
+            [10, 0, 0, 1],
+            [10, 0, 0, 2],
+            &[0x30, 0x39, 0x30, 0x3a, 0, 40, 0, 0, 1, 2, 3, 4],
+        );
+        assert_eq!(
+            line(&mut p, 1, &f),
+            "IP 10.0.0.1.12345 > 10.0.0.2.12346: UDP, bad length 32 > 4\n"
+        );
+        let f = eth_ipv4(
+            17,
+            [10, 0, 0, 1],
+            [10, 0, 0, 2],
+            &[0, 53, 0x30, 0x3a, 0, 12, 0, 0, 1, 2, 3, 4],
+        );
+        line(&mut p, 1, &f);
+        assert_eq!(p.last_coverage(), Coverage::Unsupported);
+    }
+}
