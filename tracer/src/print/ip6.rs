@@ -22,11 +22,9 @@ impl Printer {
             return Ok(());
         }
         let payload_len = h.payload_len() as usize;
-        let len = if payload_len != 0 {
-            payload_len + ipv6::HEADER_LEN
-        } else {
-            length + ipv6::HEADER_LEN
-        };
+        // A zero payload length means a jumbogram only with a Jumbo Payload option (in a
+        // hop-by-hop header, not decoded here); otherwise the payload is empty.
+        let len = payload_len + ipv6::HEADER_LEN;
         let data = &data[..len.min(data.len())];
         let nh = h.next_header();
         let info = IpInfo {

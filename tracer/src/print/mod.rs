@@ -97,6 +97,55 @@ pub(crate) fn need(buf: &[u8], len: usize) -> PResult {
     if buf.len() < len { Err(Trunc) } else { Ok(()) }
 }
 
+/// libpcap's MAXIMUM_SNAPLEN.
+const MAX_SNAPLEN: u32 = 262_144;
+
+/// pretty_print_packet()'s sanity checks of the record header: tcpdump prints
+/// `[Invalid header: ...]` instead of the packet (and without a time stamp).
+fn invalid_header(out: &mut Vec<u8>, caplen: usize, len: u32) -> bool {
+    let caplen = caplen as u64;
+    let mut invalid = false;
+    let mut item = |out: &mut Vec<u8>, invalid: &mut bool| {
+        if *invalid {
+            out.c(b',');
+        } else {
+            out.s("[Invalid header:");
+            *invalid = true;
+        }
+    };
+    if caplen == 0 {
+        invalid = true;
+        out.s("[Invalid header: caplen==0");
+    }
+    if len == 0 {
+        item(out, &mut invalid);
+        out.s(" len==0");
+    } else if (len as u64) < caplen {
+        item(out, &mut invalid);
+        out.s(" len(");
+        out.u(len as u64);
+        out.s(") < caplen(");
+        out.u(caplen);
+        out.c(b')');
+    }
+    if caplen > MAX_SNAPLEN as u64 {
+        item(out, &mut invalid);
+        out.s(" caplen(");
+        out.u(caplen);
+        out.s(") > 262144");
+    }
+    if len > MAX_SNAPLEN {
+        item(out, &mut invalid);
+        out.s(" len(");
+        out.u(len as u64);
+        out.s(") > 262144");
+    }
+    if invalid {
+        out.s("]\n");
+    }
+    invalid
+}
+
 /// Prints packets as tcpdump does; holds the state that spans packets (relative TCP sequence
 /// bases, time stamp references, interface names).
 pub struct Printer {
@@ -135,6 +184,9 @@ impl Printer {
     pub fn print(&mut self, out: &mut Vec<u8>, ts: Timestamp, linktype: u32, data: &[u8], orig_len: u32) {
         self.coverage = Coverage::Full;
         self.proto = "";
+        if invalid_header(out, data.len(), orig_len) {
+            return;
+        }
         self.clock.write(out, ts, self.opts.time, self.opts.nano);
         let r = match linktype {
             linktype::ETHERNET => self.ether(out, data, orig_len),
