@@ -148,6 +148,17 @@ impl Printer {
                 out.u(get_be16(d, 6).ok_or(Trunc)? as u64);
             }
             icmpv6::ROUTER_SOLICIT | icmpv6::ROUTER_ADVERT => {}
+            icmpv6::MLDV2_REPORT => {
+                if length < 8 {
+                    out.s(" [invalid len ");
+                    out.u(length as u64);
+                    out.c(b']');
+                } else {
+                    out.s(", ");
+                    out.u(get_be16(d, 6).ok_or(Trunc)? as u64);
+                    out.s(" group record(s)");
+                }
+            }
             icmpv6::NEIGHBOR_SOLICIT => {
                 out.s(", who has ");
                 addr6(out, 8)?;

@@ -3,6 +3,7 @@
 use super::ip::IpInfo;
 use super::out::Out;
 use super::{Coverage, PResult, Printer, Trunc};
+use crate::wire::get_u8;
 use crate::wire::{ipproto, ipv6};
 
 impl Printer {
@@ -24,7 +25,11 @@ impl Printer {
         let payload_len = h.payload_len() as usize;
         // A zero payload length means a jumbogram only with a Jumbo Payload option (in a
         // hop-by-hop header, not decoded here); otherwise the payload is empty.
-        let len = payload_len + ipv6::HEADER_LEN;
+        let len = if payload_len != 0 {
+            payload_len + ipv6::HEADER_LEN
+        } else {
+            length + ipv6::HEADER_LEN
+        };
         let data = &data[..len.min(data.len())];
         let nh = h.next_header();
         let info = IpInfo {
@@ -37,21 +42,63 @@ impl Printer {
         if !matches!(nh, ipproto::TCP | ipproto::UDP | ipproto::DCCP | ipproto::SCTP) {
             info.addrs(out);
         }
-        match nh {
-            ipproto::HOPOPTS | ipproto::DSTOPTS | ipproto::ROUTING | ipproto::FRAGMENT | 51 | 50 | 108 | 135 => {
-                // Extension headers: not decoded yet.
-                self.limit(Coverage::Unsupported);
-                Ok(())
-            }
-            _ => {
-                if payload_len != 0 && length < len {
-                    out.s("truncated-ip6 - ");
-                    out.u((len - length) as u64);
-                    out.s(" bytes missing!");
+        let mut nh = nh;
+        let mut cp = ipv6::HEADER_LEN;
+        loop {
+            match nh {
+                ipproto::HOPOPTS | ipproto::DSTOPTS => {
+                    self.proto = if nh == ipproto::HOPOPTS { "hbhopt" } else { "dstopt" };
+                    let hlen = (get_u8(data, cp + 1).ok_or(Trunc)? as usize + 1) << 3;
+                    out.s(if nh == ipproto::HOPOPTS { "HBH " } else { "DSTOPT " });
+                    self.ip6_options(data, cp + 2, cp + hlen)?;
+                    if len < cp + hlen {
+                        // The header runs past the payload length.
+                        self.limit(Coverage::Unsupported);
+                        return Ok(());
+                    }
+                    nh = get_u8(data, cp).ok_or(Trunc)?;
+                    cp += hlen;
+                    if cp >= data.len() {
+                        return Ok(());
+                    }
                 }
-                self.ip_demux(out, &data[ipv6::HEADER_LEN..], len - ipv6::HEADER_LEN, info, nh)
+                ipproto::ROUTING | ipproto::FRAGMENT | 51 | 50 | 108 | 135 => {
+                    // Routing and fragment headers, AH, ESP, IPcomp, mobility: not decoded yet.
+                    self.limit(Coverage::Unsupported);
+                    return Ok(());
+                }
+                _ => {
+                    if payload_len != 0 && length < len {
+                        out.s("truncated-ip6 - ");
+                        out.u((len - length) as u64);
+                        out.s(" bytes missing!");
+                    }
+                    let payload = data.get(cp..).unwrap_or(&[]);
+                    // Without a Jumbo Payload option a zero payload length is just that.
+                    let demux_len = if payload_len == 0 { 0 } else { len - cp };
+                    return self.ip_demux(out, payload, demux_len, info, nh);
+                }
             }
         }
+    }
+
+    /// ip6_opt_process() without -v: walk the options (a Jumbo Payload option changes the
+    /// lengths, which we do not model), reading them as tcpdump does.
+    fn ip6_options(&mut self, data: &[u8], mut i: usize, end: usize) -> PResult {
+        while i < end {
+            let t = get_u8(data, i).ok_or(Trunc)?;
+            if t == 0 {
+                i += 1;
+                continue;
+            }
+            let l = get_u8(data, i + 1).ok_or(Trunc)? as usize;
+            if t == 0xc2 || i + 2 + l > end {
+                // Jumbo Payload, or an option running past its header.
+                self.limit(Coverage::Unsupported);
+            }
+            i += 2 + l;
+        }
+        Ok(())
     }
 }
 
