@@ -1,0 +1,66 @@
+//! `cargo xtask test`: unit and golden tests, then the privileged
+//! end-to-end tests (tests/, crate tracer-tests) against the release binary.
+
+use anyhow::{Result, bail};
+
+use crate::{
+    cmd::{self, status},
+    setup, tools,
+};
+
+pub fn run() -> Result<()> {
+    if !cmd::is_root() {
+        bail!(
+            "cargo xtask test needs root: the end-to-end tests create network namespaces and load eBPF programs (run it as root)"
+        );
+    }
+    setup::run()?;
+    tools::ensure()?;
+    tracer_tests::netns::remove_stale("trt");
+    let root = cmd::root();
+    let mut failed: Vec<&str> = Vec::new();
+
+    // tracer-ebpf is a no_std, no_main BPF program: no host test harness
+    // (tracer/build.rs builds it for the BPF target).
+    println!("xtask: unit and golden tests");
+    if let Err(e) = status(
+        "cargo test --workspace --exclude tracer-tests --exclude tracer-ebpf",
+        cmd::cargo().current_dir(&root).args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "tracer-tests",
+            "--exclude",
+            "tracer-ebpf",
+        ]),
+    ) {
+        eprintln!("xtask: {e:#}");
+        failed.push("unit and golden tests");
+    }
+
+    println!("xtask: cargo build --release");
+    status(
+        "cargo build --release",
+        cmd::cargo().current_dir(&root).args(["build", "--release"]),
+    )?;
+
+    println!("xtask: end-to-end tests");
+    let bin = root.join("target/release/tracer");
+    if let Err(e) = status(
+        "cargo test --release -p tracer-tests",
+        cmd::cargo()
+            .current_dir(&root)
+            .args(["test", "--release", "-p", "tracer-tests", "--", "--test-threads=1"])
+            .env("TRACER_BIN", &bin)
+            .env(tracer_tests::env::NO_SKIP_ENV, "1"),
+    ) {
+        eprintln!("xtask: {e:#}");
+        failed.push("end-to-end tests");
+    }
+
+    if !failed.is_empty() {
+        bail!("failed: {}", failed.join(", "));
+    }
+    println!("xtask: all tests passed");
+    Ok(())
+}
