@@ -105,7 +105,7 @@ const MAX_SNAPLEN: u32 = 262_144;
 fn invalid_header(out: &mut Vec<u8>, caplen: usize, len: u32) -> bool {
     let caplen = caplen as u64;
     let mut invalid = false;
-    let mut item = |out: &mut Vec<u8>, invalid: &mut bool| {
+    let item = |out: &mut Vec<u8>, invalid: &mut bool| {
         if *invalid {
             out.c(b',');
         } else {
