@@ -238,13 +238,12 @@ impl Printer {
         }
         let ifindex = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
         let start = out.len();
-        match self.ifnames.get(&ifindex) {
-            Some(name) => out.s(name),
-            None => match ifname_of(ifindex) {
-                Some((buf, len)) => out.b(&buf[..len]),
-                None => out.c(b'?'),
-            },
-        }
+        // if_indextoname() as tcpdump calls it, once per interface index.
+        let name = self.ifnames.entry(ifindex).or_insert_with(|| match ifname_of(ifindex) {
+            Some((buf, len)) => String::from_utf8_lossy(&buf[..len]).into_owned(),
+            None => "?".to_owned(),
+        });
+        out.s(name);
         while out.len() - start < 5 {
             out.c(b' ');
         }
