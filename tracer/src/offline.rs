@@ -27,8 +27,12 @@ pub struct OfflineConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum OfflineError {
-    #[error("{path}: {err}")]
-    Read { path: PathBuf, err: ReadError },
+    /// Opening failed: libpcap's wording already names the file where it matters.
+    #[error("{0}")]
+    Open(ReadError),
+    /// Reading a record failed, after the records before it were printed.
+    #[error("pcap_loop: {0}")]
+    Read(ReadError),
     #[error(transparent)]
     Write(#[from] WriteError),
     #[error("standard output: {0}")]
@@ -37,11 +41,7 @@ pub enum OfflineError {
 
 /// Prints every packet of `path`; returns how many were read.
 pub fn run(path: &Path, cfg: &OfflineConfig) -> Result<u64, OfflineError> {
-    let read_err = |err| OfflineError::Read {
-        path: path.to_owned(),
-        err,
-    };
-    let mut reader = CaptureReader::open(path).map_err(read_err)?;
+    let mut reader = CaptureReader::open(path).map_err(OfflineError::Open)?;
     let mut printer = Printer::new(cfg.print.clone());
     let stdout = io::stdout();
     let flush_each = cfg.line_buffered || stdout.is_terminal();
@@ -56,7 +56,7 @@ pub fn run(path: &Path, cfg: &OfflineConfig) -> Result<u64, OfflineError> {
         let rec = match reader.next_packet() {
             Ok(Some(rec)) => rec,
             Ok(None) => break Ok(()),
-            Err(err) => break Err(read_err(err)),
+            Err(err) => break Err(OfflineError::Read(err)),
         };
         n += 1;
         if let Some(path) = &cfg.write {
