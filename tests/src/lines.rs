@@ -90,12 +90,13 @@ pub fn match_in_order(expected: &[&str], actual: &[&str]) -> Result<Vec<Match>> 
     Ok(matches)
 }
 
-/// The direction a packet line belongs to: its text up to the first `:`
-/// after the timestamp (`IP A.p > B.q`), or the whole line when it has none
-/// (ARP).
+/// The direction a packet line belongs to: its text up to the first `: `
+/// after the timestamp (`IP A.p > B.q`, IPv6 addresses included), or the
+/// whole line when it has none (ARP).
 pub fn direction(line: &str) -> &str {
     let rest = split_ts(line).map_or(line, |(_, r)| r);
-    rest.split_once(':').map_or(rest, |(d, _)| d)
+    // ": " ends the address part; a bare ':' would cut IPv6 addresses short.
+    rest.split_once(": ").map_or(rest, |(d, _)| d)
 }
 
 /// Like [`match_in_order`], but the order is required only among the lines
@@ -227,6 +228,12 @@ mod tests {
         assert_eq!(m[1].actual, 2);
         let act = ["00:00:00.000005 b", "00:00:00.000003 a"];
         assert!(match_in_order(&exp, &act).is_err());
+    }
+
+    #[test]
+    fn direction_keeps_ipv6_addresses_whole() {
+        let l = "09:48:29.796294 IP6 fd00:7c:2::2.8000 > fd00:7c:2::1.49280: Flags [.], ack 1, length 0";
+        assert_eq!(direction(l), "IP6 fd00:7c:2::2.8000 > fd00:7c:2::1.49280");
     }
 
     #[test]
