@@ -1,8 +1,7 @@
 //! ICMPv6 (RFC 4443) and neighbour discovery (RFC 4861) type numbers.
 
-use super::{Truncated, be16, check_len};
-
-pub const HEADER_LEN: usize = 8;
+/// The fixed header (type, code, checksum, 4-byte rest) is laid out as ICMPv4's.
+pub use super::icmp::{HEADER_LEN, Header};
 
 pub const DST_UNREACH: u8 = 1;
 pub const PACKET_TOO_BIG: u8 = 2;
@@ -19,36 +18,6 @@ pub const NEIGHBOR_SOLICIT: u8 = 135;
 pub const NEIGHBOR_ADVERT: u8 = 136;
 pub const REDIRECT: u8 = 137;
 pub const MLDV2_REPORT: u8 = 143;
-
-#[derive(Debug, Clone, Copy)]
-pub struct Header<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Header<'a> {
-    pub fn new_checked(buf: &'a [u8]) -> Result<Self, Truncated> {
-        check_len(buf, HEADER_LEN)?;
-        Ok(Header { buf })
-    }
-    pub fn icmp_type(&self) -> u8 {
-        self.buf[0]
-    }
-    pub fn code(&self) -> u8 {
-        self.buf[1]
-    }
-    pub fn checksum(&self) -> u16 {
-        be16(self.buf, 2)
-    }
-    pub fn id(&self) -> u16 {
-        be16(self.buf, 4)
-    }
-    pub fn seq(&self) -> u16 {
-        be16(self.buf, 6)
-    }
-    pub fn payload(&self) -> &'a [u8] {
-        &self.buf[HEADER_LEN..]
-    }
-}
 
 #[cfg(test)]
 mod tests {
