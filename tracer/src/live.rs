@@ -184,7 +184,6 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
         limit: cfg.count,
         flush_each,
         pending: Vec::new(),
-        print_states: cfg.states,
     };
 
     let name = if any {
@@ -272,9 +271,8 @@ struct Sink<'a> {
     captured: u64,
     limit: Option<u64>,
     flush_each: bool,
-    /// State events drained but not yet printed, oldest first.
+    /// State events drained but not yet printed, oldest first (only filled with --states).
     pending: Vec<StateEvent>,
-    print_states: bool,
 }
 
 impl Sink<'_> {
@@ -328,9 +326,6 @@ impl Sink<'_> {
             return Ok(());
         }
         for ev in self.pending.drain(..n) {
-            if !self.print_states {
-                continue;
-            }
             self.line.clear();
             let ts = self.clock.to_wall(ev.ts_ns);
             self.printer.write_timestamp(&mut self.line, ts);
