@@ -18,6 +18,8 @@ fuzz_target!(|input: &[u8]| {
         absolute_seq: sel & 0x100 != 0,
         time: TimeFormat::None,
         nano: false,
+        numeric: true,
+        ..Default::default()
     };
     let data = &input[4..];
     // Vary the wire length around the captured length (snaplen truncation and bad records).

@@ -38,7 +38,7 @@ pub struct Cli {
     #[arg(short = 'c', value_name = "COUNT")]
     pub count: Option<u64>,
 
-    /// Do not resolve names (-n, -nn). Output is always numeric.
+    /// Do not convert addresses and ports to names (-n and -nn are the same).
     #[arg(short = 'n', action = ArgAction::Count)]
     pub numeric: u8,
 
@@ -65,6 +65,34 @@ pub struct Cli {
     /// Nanosecond timestamps (printed and written).
     #[arg(long = "nano")]
     pub nano: bool,
+
+    /// Verbose: -v IP header details and checksums, -vv more, -vvv more still.
+    #[arg(short = 'v', action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Print the link-level header on each line.
+    #[arg(short = 'e')]
+    pub link_header: bool,
+
+    /// Quick output: less protocol information.
+    #[arg(short = 'q')]
+    pub quiet: bool,
+
+    /// Number the packets.
+    #[arg(short = '#', long = "number")]
+    pub number: bool,
+
+    /// Hex dump of each packet (-xx: including the link header).
+    #[arg(short = 'x', action = ArgAction::Count)]
+    pub hex: u8,
+
+    /// Hex and ASCII dump of each packet (-XX: including the link header).
+    #[arg(short = 'X', action = ArgAction::Count)]
+    pub hex_ascii: u8,
+
+    /// ASCII dump of each packet (-AA: including the link header).
+    #[arg(short = 'A', action = ArgAction::Count)]
+    pub ascii: u8,
 
     /// Interleave one line per TCP state change (sock:inet_sock_set_state).
     #[arg(long = "states")]
@@ -97,7 +125,14 @@ impl Cli {
                 _ => TimeFormat::SinceFirst,
             },
             nano: self.nano,
-            ..PrintOptions::default()
+            numeric: self.numeric > 0,
+            verbose: self.verbose,
+            link_header: self.link_header,
+            quiet: self.quiet,
+            number: self.number,
+            hex: self.hex,
+            hex_ascii: self.hex_ascii,
+            ascii: self.ascii,
         }
     }
 
@@ -124,6 +159,14 @@ mod tests {
         assert_eq!(cli.print_options().time, TimeFormat::DateTime);
         assert_eq!(cli.snaplen(), DEFAULT_SNAPLEN);
         assert_eq!(cli.expression, ["port", "80"]);
+        let o = Cli::try_parse_from(["tracer", "-vv", "-e", "-XX", "-#", "-q", "-A", "-r", "f"])
+            .unwrap()
+            .print_options();
+        assert_eq!(
+            (o.verbose, o.link_header, o.hex_ascii, o.number, o.quiet, o.ascii),
+            (2, true, 2, true, true, 1)
+        );
+        assert!(!o.numeric);
     }
 
     #[test]

@@ -253,7 +253,13 @@ fn golden_nn() {
     if !have_tcpdump() {
         return;
     }
-    let t = compare(&[], PrintOptions::default());
+    let t = compare(
+        &[],
+        PrintOptions {
+            numeric: true,
+            ..Default::default()
+        },
+    );
     report("tcpdump -nn", &t);
     assert!(
         t.diffs.is_empty(),
@@ -271,6 +277,7 @@ fn golden_nn_absolute_seq() {
         &["-S"],
         PrintOptions {
             absolute_seq: true,
+            numeric: true,
             ..Default::default()
         },
     );
@@ -302,6 +309,8 @@ fn never_panics_on_corpus() {
                 absolute_seq: i % 2 == 1,
                 time: *time,
                 nano: i % 3 == 0,
+                numeric: true,
+                ..Default::default()
             };
             let r = std::panic::catch_unwind(|| ours(path, &opts));
             if r.is_err() {

@@ -16,19 +16,6 @@ pub(crate) struct IpInfo<'a> {
     pub fragmented: bool,
 }
 
-impl IpInfo<'_> {
-    pub fn addr(&self, out: &mut Vec<u8>, a: &[u8]) {
-        if self.v6 { out.ipv6(a) } else { out.ipv4(a) }
-    }
-    /// "src > dst: "
-    pub fn addrs(&self, out: &mut Vec<u8>) {
-        self.addr(out, self.src);
-        out.s(" > ");
-        self.addr(out, self.dst);
-        out.s(": ");
-    }
-}
-
 /// Protocols tcpdump's ip_demux_print() decodes and we do not.
 fn demux_unsupported(nh: u8) -> bool {
     matches!(
@@ -38,6 +25,14 @@ fn demux_unsupported(nh: u8) -> bool {
 }
 
 impl Printer {
+    /// "src > dst: "
+    pub(super) fn ip_addrs(&mut self, out: &mut Vec<u8>, info: &IpInfo<'_>) {
+        self.addr(out, info.v6, info.src);
+        out.s(" > ");
+        self.addr(out, info.v6, info.dst);
+        out.s(": ");
+    }
+
     pub(super) fn ip(&mut self, out: &mut Vec<u8>, data: &[u8], length: usize) -> PResult {
         self.proto = "ip";
         let vhl = *data.first().ok_or(Trunc)?;
@@ -91,7 +86,7 @@ impl Printer {
         };
         if off & ipv4::OFFMASK == 0 {
             if !matches!(nh, ipproto::TCP | ipproto::UDP | ipproto::SCTP | ipproto::DCCP) {
-                info.addrs(out);
+                self.ip_addrs(out, &info);
             }
             if data.len() < hlen {
                 out.s(" [remaining caplen(");
@@ -103,9 +98,9 @@ impl Printer {
             }
             self.ip_demux(out, &data[hlen..], len, info, nh)
         } else {
-            out.ipv4(src);
+            self.ipaddr(out, src);
             out.s(" > ");
-            out.ipv4(dst);
+            self.ipaddr(out, dst);
             out.s(": ip-proto-");
             out.u(nh as u64);
             Ok(())

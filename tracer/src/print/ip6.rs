@@ -40,7 +40,7 @@ impl Printer {
             fragmented: false,
         };
         if !matches!(nh, ipproto::TCP | ipproto::UDP | ipproto::DCCP | ipproto::SCTP) {
-            info.addrs(out);
+            self.ip_addrs(out, &info);
         }
         let mut nh = nh;
         let mut cp = ipv6::HEADER_LEN;

@@ -14,6 +14,7 @@ mod icmp6;
 mod ip;
 mod ip6;
 mod link;
+mod names;
 pub(crate) mod out;
 mod tcp;
 mod time;
@@ -56,6 +57,22 @@ pub struct PrintOptions {
     pub time: TimeFormat,
     /// `--nano`: nine fractional digits.
     pub nano: bool,
+    /// `-n`: print addresses and ports as numbers (no /etc/services, no host look-ups).
+    pub numeric: bool,
+    /// `-v` count.
+    pub verbose: u8,
+    /// `-e`: print the link-level header.
+    pub link_header: bool,
+    /// `-q`: quick (less protocol information).
+    pub quiet: bool,
+    /// `-#`: number the packets.
+    pub number: bool,
+    /// `-x` count: hex dump (from the network header; 2 = from the link header).
+    pub hex: u8,
+    /// `-X` count: hex and ASCII dump (2 = from the link header).
+    pub hex_ascii: u8,
+    /// `-A` count: ASCII dump (2 = from the link header).
+    pub ascii: u8,
 }
 
 /// The link-layer header types the printer decodes (pcap LINKTYPE_* values).
@@ -152,6 +169,7 @@ pub struct Printer {
     opts: PrintOptions,
     clock: time::Clock,
     tcp_seq: tcp::SeqTable,
+    names: names::Names,
     ifnames: HashMap<u32, String>,
     /// Current protocol name for the truncation marker.
     proto: &'static str,
@@ -163,13 +181,14 @@ pub struct Printer {
 impl Printer {
     pub fn new(opts: PrintOptions) -> Printer {
         Printer {
-            opts,
             clock: time::Clock::default(),
             tcp_seq: tcp::SeqTable::default(),
+            names: names::Names::new(opts.numeric),
             ifnames: HashMap::new(),
             proto: "",
             coverage: Coverage::Full,
             scratch: Vec::new(),
+            opts,
         }
     }
 
@@ -260,6 +279,7 @@ pub(crate) mod testutil {
     pub fn printer() -> Printer {
         Printer::new(PrintOptions {
             time: TimeFormat::None,
+            numeric: true,
             ..Default::default()
         })
     }

@@ -146,25 +146,25 @@ impl Printer {
     pub(super) fn tcp(&mut self, out: &mut Vec<u8>, data: &[u8], length: usize, info: IpInfo<'_>) -> PResult {
         self.proto = "tcp";
         let (Some(sport), Some(dport)) = (get_be16(data, 0), get_be16(data, 2)) else {
-            info.addr(out, info.src);
+            self.addr(out, info.v6, info.src);
             out.s(" > ");
-            info.addr(out, info.dst);
+            self.addr(out, info.v6, info.dst);
             out.c(b':');
             return Err(Trunc);
         };
         if info.first_nh == ipproto::TCP {
-            info.addr(out, info.src);
+            self.addr(out, info.v6, info.src);
             out.c(b'.');
-            out.u(sport as u64);
+            self.tcp_port(out, sport);
             out.s(" > ");
-            info.addr(out, info.dst);
+            self.addr(out, info.v6, info.dst);
             out.c(b'.');
-            out.u(dport as u64);
+            self.tcp_port(out, dport);
             out.s(": ");
         } else {
-            out.u(sport as u64);
+            self.tcp_port(out, sport);
             out.s(" > ");
-            out.u(dport as u64);
+            self.tcp_port(out, dport);
             out.s(": ");
         }
         let h = tcp::Header::new_checked(data).map_err(|_| Trunc)?;
@@ -562,6 +562,7 @@ mod tests {
         let mut abs = Printer::new(PrintOptions {
             absolute_seq: true,
             time: TimeFormat::None,
+            numeric: true,
             ..Default::default()
         });
         assert_eq!(

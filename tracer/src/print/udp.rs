@@ -30,24 +30,24 @@ fn decoded_by_tcpdump(sport: u16, dport: u16, payload: &[u8]) -> bool {
 
 impl Printer {
     /// udpipaddr_print(): addresses with ports, ports alone after IPv6 extension headers.
-    fn udp_addrs(&self, out: &mut Vec<u8>, info: &IpInfo<'_>, ports: Option<(u16, u16)>) {
+    fn udp_addrs(&mut self, out: &mut Vec<u8>, info: &IpInfo<'_>, ports: Option<(u16, u16)>) {
         if info.first_nh == ipproto::UDP {
-            info.addr(out, info.src);
+            self.addr(out, info.v6, info.src);
             if let Some((s, _)) = ports {
                 out.c(b'.');
-                out.u(s as u64);
+                self.udp_port(out, s);
             }
             out.s(" > ");
-            info.addr(out, info.dst);
+            self.addr(out, info.v6, info.dst);
             if let Some((_, d)) = ports {
                 out.c(b'.');
-                out.u(d as u64);
+                self.udp_port(out, d);
             }
             out.s(": ");
         } else if let Some((s, d)) = ports {
-            out.u(s as u64);
+            self.udp_port(out, s);
             out.s(" > ");
-            out.u(d as u64);
+            self.udp_port(out, d);
             out.s(": ");
         }
     }
