@@ -14,6 +14,93 @@ pub(crate) struct IpInfo<'a> {
     /// only when it names their own protocol (not after IPv6 extension headers).
     pub first_nh: u8,
     pub fragmented: bool,
+    /// The destination the TCP/UDP/ICMPv6 pseudo-header uses (tcpdump's ip_finddst /
+    /// ip6_finddst): the last address of an IPv4 LSRR/SSRR option or of an IPv6 routing
+    /// header (type 0/2; segment 0 of type 4), otherwise `dst`.
+    pub cksum_dst: &'a [u8],
+    /// ip_len (IPv4 total length) or ip6_plen (IPv6 payload length) as in the header.
+    pub ip_len: u16,
+    /// ip_ttl / ip6_hlim.
+    pub ttl: u8,
+}
+
+impl IpInfo<'_> {
+    /// nextproto4_cksum / nextproto6_cksum: the Internet checksum over the pseudo-header
+    /// (src, `cksum_dst`, `len`, `next_proto`) and `data`; 0 when the packet's checksum is
+    /// right. Big-endian, so print it as is and pass it to [`cksum_shouldbe`].
+    pub fn nextproto_cksum(&self, next_proto: u8, len: u32, data: &[u8]) -> u16 {
+        let mut sum = cksum_add(0, self.src);
+        sum = cksum_add(sum, self.cksum_dst);
+        if self.v6 {
+            sum = cksum_add(sum, &len.to_be_bytes());
+        } else {
+            // struct phdr has a 16-bit length.
+            sum = cksum_add(sum, &(len as u16).to_be_bytes());
+        }
+        sum = cksum_add(sum, &[0, next_proto]);
+        cksum_fold(cksum_add(sum, data))
+    }
+}
+
+/// Adds `data` to a ones'-complement running sum as big-endian 16-bit words (an odd last byte
+/// is padded with zero; callers only split sums at even offsets).
+pub(crate) fn cksum_add(mut sum: u64, data: &[u8]) -> u64 {
+    let mut it = data.chunks_exact(2);
+    for w in &mut it {
+        sum = sum.wrapping_add(u16::from_be_bytes([w[0], w[1]]) as u64);
+    }
+    if let [b] = it.remainder() {
+        sum = sum.wrapping_add((*b as u64) << 8);
+    }
+    sum
+}
+
+/// Folds a running sum to 16 bits and complements it (in_cksum's result, big-endian).
+pub(crate) fn cksum_fold(mut sum: u64) -> u16 {
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// in_cksum() over one buffer, big-endian: 0 when the embedded checksum is right.
+pub(crate) fn in_cksum(data: &[u8]) -> u16 {
+    cksum_fold(cksum_add(0, data))
+}
+
+/// in_cksum_shouldbe(): the value the checksum field should have held, given the field
+/// (`sum`) and in_cksum's big-endian result over the data including it (`computed`).
+pub(crate) fn cksum_shouldbe(sum: u16, computed: u16) -> u16 {
+    let mut s = sum as u32 + computed as u32;
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    s as u16
+}
+
+/// ip_finddst(): the final destination of a valid LSRR/SSRR option in `opts` (the bytes
+/// between the fixed header and the header length), else None.
+pub(crate) fn ip_finddst(opts: &[u8]) -> Option<&[u8]> {
+    let mut i = 0usize;
+    while i < opts.len() {
+        let t = *opts.get(i)?;
+        let len = match t {
+            0 => break,
+            1 => 1,
+            _ => {
+                let l = *opts.get(i + 1)? as usize;
+                if l < 2 {
+                    break;
+                }
+                l
+            }
+        };
+        let opt = opts.get(i..i + len)?;
+        if (t == 0x83 || t == 0x89) && len >= 7 {
+            return opt.get(len - 4..);
+        }
+        i += len;
+    }
+    None
 }
 
 /// Protocols tcpdump's ip_demux_print() decodes and we do not.
@@ -83,6 +170,9 @@ impl Printer {
             dst,
             first_nh: nh,
             fragmented: off & ipv4::FLAG_MF != 0,
+            cksum_dst: data.get(20..hlen).and_then(ip_finddst).unwrap_or(dst),
+            ip_len: h.total_len(),
+            ttl: h.ttl(),
         };
         if off & ipv4::OFFMASK == 0 {
             if !matches!(nh, ipproto::TCP | ipproto::UDP | ipproto::SCTP | ipproto::DCCP) {

@@ -6,6 +6,51 @@ use super::{Coverage, PResult, Printer, Trunc};
 use crate::wire::get_u8;
 use crate::wire::{ipproto, ipv6};
 
+/// ip6_finddst(): the final destination named by a routing header (the last address of type
+/// 0 or 2, segment 0 of type 4) behind the fixed header of `pkt`, else None.
+pub(crate) fn ip6_finddst(pkt: &[u8]) -> Option<&[u8]> {
+    let mut nh = *pkt.get(6)?;
+    if !matches!(nh, 0 | 60 | 43 | 44 | 135 | 62) {
+        return None;
+    }
+    let mut cp = ipv6::HEADER_LEN;
+    while cp < pkt.len() {
+        match nh {
+            ipproto::HOPOPTS | ipproto::DSTOPTS | 135 | 62 => {
+                let adv = (*pkt.get(cp + 1)? as usize + 1) << 3;
+                nh = *pkt.get(cp)?;
+                cp += adv;
+            }
+            ipproto::FRAGMENT => {
+                nh = *pkt.get(cp)?;
+                cp += 8;
+            }
+            ipproto::ROUTING => {
+                let len = *pkt.get(cp + 1)? as usize;
+                pkt.get(cp..cp + 4)?;
+                return match pkt.get(cp + 2)? {
+                    0 | 2 if len % 2 == 0 => {
+                        // The addresses start after the 8-byte fixed part; use the last one
+                        // captured (tcpdump stops at the first missing one).
+                        let mut last = None;
+                        for k in 0..len / 2 {
+                            match pkt.get(cp + 8 + 16 * k..cp + 24 + 16 * k) {
+                                Some(a) => last = Some(a),
+                                None => break,
+                            }
+                        }
+                        last
+                    }
+                    4 if len % 2 == 0 => pkt.get(cp + 8..cp + 24),
+                    _ => None,
+                };
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
 impl Printer {
     pub(super) fn ip6(&mut self, out: &mut Vec<u8>, data: &[u8], length: usize) -> PResult {
         self.proto = "ip6";
@@ -38,6 +83,9 @@ impl Printer {
             dst: &data[24..40],
             first_nh: nh,
             fragmented: false,
+            cksum_dst: ip6_finddst(data).unwrap_or(&data[24..40]),
+            ip_len: h.payload_len(),
+            ttl: h.hop_limit(),
         };
         if !matches!(nh, ipproto::TCP | ipproto::UDP | ipproto::DCCP | ipproto::SCTP) {
             self.ip_addrs(out, &info);
