@@ -1,6 +1,8 @@
-//! Decode + print arbitrary bytes: the first 4 bytes choose the link type (among those the
-//! printer supports) and the flags; the rest is the packet. The printer must never panic, and
-//! every call must end its output with a newline.
+//! Decode + print arbitrary bytes. The first 4 bytes choose the link type (among those the
+//! printer supports) and how the wire length relates to the captured length; the next 2 bytes
+//! choose the flags (-S, -v..-vvv, -e, -q, -#, -x/-X/-A and their doubled forms, -n or names);
+//! the rest is the packet. The printer must never panic, and every call must end its output
+//! with a newline.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -9,19 +11,27 @@ use tracer::print::{PrintOptions, Printer, TimeFormat, Timestamp};
 const LINKTYPES: [u32; 9] = [1, 113, 276, 0, 108, 101, 228, 229, 12];
 
 fuzz_target!(|input: &[u8]| {
-    if input.len() < 4 {
+    if input.len() < 6 {
         return;
     }
     let sel = u32::from_le_bytes([input[0], input[1], input[2], input[3]]);
+    let flags = u16::from_le_bytes([input[4], input[5]]);
     let linktype = LINKTYPES[(sel % LINKTYPES.len() as u32) as usize];
     let opts = PrintOptions {
-        absolute_seq: sel & 0x100 != 0,
+        absolute_seq: flags & 1 != 0,
         time: TimeFormat::None,
         nano: false,
-        numeric: true,
-        ..Default::default()
+        // Names only for a few inputs: look-ups are cached, but /etc/hosts is still read.
+        numeric: flags & 0xc000 != 0xc000,
+        verbose: ((flags >> 1) & 3) as u8,
+        link_header: flags & (1 << 3) != 0,
+        quiet: flags & (1 << 4) != 0,
+        number: flags & (1 << 5) != 0,
+        hex: ((flags >> 6) & 3) as u8 % 3,
+        hex_ascii: ((flags >> 8) & 3) as u8 % 3,
+        ascii: ((flags >> 10) & 3) as u8 % 3,
     };
-    let data = &input[4..];
+    let data = &input[6..];
     // Vary the wire length around the captured length (snaplen truncation and bad records).
     let orig_len = match (sel >> 9) & 3 {
         0 => data.len() as u32,
