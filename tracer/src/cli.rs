@@ -98,6 +98,12 @@ pub struct Cli {
     #[arg(long = "states")]
     pub states: bool,
 
+    /// With -r: write one byte per printed packet to this file, `F` (printed in full), `L` (up to
+    /// `length N` only) or `U` (unsupported protocol), for the conformance runner (`cargo xtask
+    /// conformance`).
+    #[arg(long = "coverage-report", value_name = "FILE", hide = true, requires = "read")]
+    pub coverage_report: Option<PathBuf>,
+
     /// Filter expression (pcap-filter syntax).
     #[arg(value_name = "EXPRESSION", trailing_var_arg = true)]
     pub expression: Vec<String>,
@@ -167,6 +173,13 @@ mod tests {
             (2, true, 2, true, true, 1)
         );
         assert!(!o.numeric);
+    }
+
+    #[test]
+    fn coverage_report_needs_read() {
+        let cli = Cli::try_parse_from(["tracer", "-r", "f", "--coverage-report", "c"]).unwrap();
+        assert_eq!(cli.coverage_report, Some(PathBuf::from("c")));
+        assert!(Cli::try_parse_from(["tracer", "--coverage-report", "c"]).is_err());
     }
 
     #[test]

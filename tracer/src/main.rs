@@ -38,6 +38,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             snaplen: cli.snaplen(),
             nano: cli.nano,
             print: cli.print_options(),
+            coverage_report: cli.coverage_report.clone(),
         };
         offline::run(path, &cfg)?;
         return Ok(());

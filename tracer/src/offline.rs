@@ -1,6 +1,7 @@
 //! `-r FILE`: print (and with `-w`, copy) a capture file with the live printer.
 
 use std::{
+    fs::File,
     io::{self, BufWriter, IsTerminal as _, Write as _},
     path::{Path, PathBuf},
 };
@@ -10,7 +11,7 @@ use crate::{
         read::{CaptureReader, ReadError},
         write::{PcapSink, WriteError},
     },
-    print::{PrintOptions, Printer},
+    print::{Coverage, PrintOptions, Printer},
 };
 
 /// What `-r` does.
@@ -23,6 +24,18 @@ pub struct OfflineConfig {
     pub snaplen: u32,
     pub nano: bool,
     pub print: PrintOptions,
+    /// Hidden `--coverage-report FILE`: one byte per printed packet (see [`coverage_byte`]).
+    pub coverage_report: Option<PathBuf>,
+}
+
+/// The `--coverage-report` byte of a packet: `F` printed in full, `L` up to `length N` only,
+/// `U` unsupported (out of scope for the conformance runner).
+pub fn coverage_byte(c: Coverage) -> u8 {
+    match c {
+        Coverage::Full => b'F',
+        Coverage::UpToLength => b'L',
+        Coverage::Unsupported => b'U',
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +50,8 @@ pub enum OfflineError {
     Write(#[from] WriteError),
     #[error("standard output: {0}")]
     Stdout(io::Error),
+    #[error("{}: {source}", path.display())]
+    CoverageReport { path: PathBuf, source: io::Error },
 }
 
 /// Prints every packet of `path`; returns how many were read.
@@ -48,6 +63,14 @@ pub fn run(path: &Path, cfg: &OfflineConfig) -> Result<u64, OfflineError> {
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut line = Vec::with_capacity(4096);
     let mut sink: Option<PcapSink> = None;
+    let report_err = |path: &Path, source| OfflineError::CoverageReport {
+        path: path.to_owned(),
+        source,
+    };
+    let mut report = match &cfg.coverage_report {
+        Some(p) => Some(BufWriter::new(File::create(p).map_err(|e| report_err(p, e))?)),
+        None => None,
+    };
     let mut n = 0u64;
     let result = loop {
         if cfg.count.is_some_and(|c| n >= c) {
@@ -71,6 +94,10 @@ pub fn run(path: &Path, cfg: &OfflineConfig) -> Result<u64, OfflineError> {
             line.clear();
             printer.print(&mut line, rec.ts, rec.linktype, rec.data, rec.orig_len);
             out.write_all(&line).map_err(OfflineError::Stdout)?;
+            if let (Some(r), Some(p)) = (report.as_mut(), &cfg.coverage_report) {
+                r.write_all(&[coverage_byte(printer.last_coverage())])
+                    .map_err(|e| report_err(p, e))?;
+            }
             if flush_each {
                 out.flush().map_err(OfflineError::Stdout)?;
             }
@@ -80,6 +107,9 @@ pub fn run(path: &Path, cfg: &OfflineConfig) -> Result<u64, OfflineError> {
     out.flush().map_err(OfflineError::Stdout)?;
     if let Some(s) = sink.as_mut() {
         s.flush()?;
+    }
+    if let (Some(r), Some(p)) = (report.as_mut(), &cfg.coverage_report) {
+        r.flush().map_err(|e| report_err(p, e))?;
     }
     result.map(|()| n)
 }
