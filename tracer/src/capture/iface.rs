@@ -105,6 +105,27 @@ pub fn lookup(name: &str) -> Result<Interface, CaptureError> {
     })
 }
 
+/// pcap_lookupnet(): the IPv4 network and netmask of an interface (its primary address
+/// masked), `None` when it has no IPv4 address. tcpdump names only hosts on this network.
+pub fn local_net(name: &str) -> Option<([u8; 4], [u8; 4])> {
+    let sock = Socket::new().ok()?;
+    let get = |request| -> Option<[u8; 4]> {
+        let mut req = ifreq_for(name)?;
+        // SAFETY: valid socket and ifreq.
+        if unsafe { libc::ioctl(sock.0, request, &mut req) } < 0 {
+            return None;
+        }
+        // SAFETY: SIOCGIFADDR/SIOCGIFNETMASK filled the addr member with a sockaddr_in.
+        let sa = unsafe { req.ifr_ifru.ifru_addr };
+        let d = sa.sa_data;
+        // sockaddr_in: 2 bytes of port, then the address.
+        Some([d[2] as u8, d[3] as u8, d[4] as u8, d[5] as u8])
+    };
+    let addr = get(libc::SIOCGIFADDR)?;
+    let mask = get(libc::SIOCGIFNETMASK)?;
+    Some((std::array::from_fn(|i| addr[i] & mask[i]), mask))
+}
+
 /// Every interface of this network namespace, in ifindex order.
 pub fn all() -> Result<Vec<Interface>, CaptureError> {
     let mut names = Vec::new();

@@ -49,6 +49,10 @@ pub(crate) fn oui_name(oui: u32) -> &'static str {
 #[derive(Debug)]
 pub(crate) struct Names {
     numeric: bool,
+    /// tcpdump's f_localnet/f_netmask: only IPv4 hosts on this network are looked up (0/0 when
+    /// reading a file: every host).
+    local_net: u32,
+    local_mask: u32,
     services: Option<Services>,
     hosts4: HashMap<[u8; 4], Option<Box<str>>>,
     hosts6: HashMap<[u8; 16], Option<Box<str>>>,
@@ -169,14 +173,18 @@ impl Names {
     pub fn new(numeric: bool) -> Names {
         Names {
             numeric,
+            local_net: 0,
+            local_mask: 0,
             services: None,
             hosts4: HashMap::new(),
             hosts6: HashMap::new(),
         }
     }
 
-    pub fn numeric(&self) -> bool {
-        self.numeric
+    /// The capture interface's network: IPv4 hosts outside it print as numbers.
+    pub fn set_local_net(&mut self, net: [u8; 4], mask: [u8; 4]) {
+        self.local_mask = u32::from_be_bytes(mask);
+        self.local_net = u32::from_be_bytes(net) & self.local_mask;
     }
 
     fn services(&mut self) -> &Services {
@@ -211,7 +219,7 @@ impl Names {
         let Ok(a4) = <[u8; 4]>::try_from(a.get(..4).unwrap_or(&[])) else {
             return;
         };
-        if !self.numeric {
+        if !self.numeric && u32::from_be_bytes(a4) & self.local_mask == self.local_net {
             let name = self
                 .hosts4
                 .entry(a4)
@@ -261,6 +269,11 @@ impl Names {
 }
 
 impl Printer {
+    /// Live capture: name only IPv4 hosts of the capture interface's network, as tcpdump does.
+    pub fn set_local_net(&mut self, net: [u8; 4], mask: [u8; 4]) {
+        self.names.set_local_net(net, mask);
+    }
+
     /// An IPv4 or IPv6 address, named unless `-n`.
     pub(crate) fn addr(&mut self, out: &mut Vec<u8>, v6: bool, a: &[u8]) {
         if v6 {
@@ -311,6 +324,17 @@ mod tests {
         o.c(b' ');
         n.ether(&mut o, &[0xff; 6]);
         assert_eq!(o, b"80 127.0.0.1 ff:ff:ff:ff:ff:ff");
+    }
+
+    #[test]
+    fn hosts_outside_the_local_net_stay_numeric() {
+        let mut n = Names::new(false);
+        n.set_local_net([10, 1, 0, 0], [255, 255, 0, 0]);
+        let mut o = Vec::new();
+        // 127.0.0.1 has a name in /etc/hosts on any Linux host, but is not on 10.1/16.
+        n.ipv4(&mut o, &[127, 0, 0, 1]);
+        assert_eq!(o, b"127.0.0.1");
+        assert!(n.hosts4.is_empty());
     }
 
     #[test]
