@@ -2,33 +2,32 @@
 //! answered by ICMP/ICMPv6 port unreachable, and the MLD reports and router
 //! solicitations a link sends when it comes up. The tracer and tcpdump
 //! capture the client's veth at the same time and must print the same
-//! lines (timestamps aside), no more and no fewer.
+//! lines (timestamps aside), no more and no fewer; with `-v -e -X` and the like, the same
+//! records (a line and its continuation lines). VLAN-tagged frames (single 802.1Q tag and
+//! QinQ) are sent raw, since the kernel here has no 8021q module.
 
 use std::{thread, time::Duration};
 
 use anyhow::{Result, bail};
 use tracer_tests::{
-    Bg, Finished, NetnsPair, artifact_dir,
-    lines::{packet_lines, split_ts},
-    process::run_ok,
-    require_privileges, tracer_bin,
+    Bg, Finished, NetnsPair, artifact_dir, lines::split_ts, process::run_ok, require_privileges, tracer_bin,
 };
 
 const T: Duration = Duration::from_secs(30);
 
 /// Starts the tracer and tcpdump on the client's interface, runs `traffic`,
 /// stops both and compares their lines one for one.
-fn compare(test: &str, pair: &NetnsPair, traffic: impl FnOnce() -> Result<()>) -> Result<()> {
+fn compare(test: &str, pair: &NetnsPair, flags: &[&str], traffic: impl FnOnce() -> Result<()>) -> Result<()> {
     let dir = artifact_dir(test);
     let iface = pair.client_if.as_str();
     let mut tracer = {
         let mut c = pair.client_cmd(tracer_bin());
-        c.args(["-i", iface, "-nn"]);
+        c.args(["-i", iface]).args(flags);
         Bg::spawn("tracer", c)?
     };
     let mut dump = {
         let mut c = pair.client_cmd("tcpdump");
-        c.args(["-i", iface, "-nn", "-l", "--immediate-mode"]);
+        c.args(["-i", iface, "-l", "--immediate-mode"]).args(flags);
         Bg::spawn("tcpdump", c)?
     };
     tracer.wait_stderr("listening on", T)?;
@@ -47,10 +46,42 @@ fn compare(test: &str, pair: &NetnsPair, traffic: impl FnOnce() -> Result<()>) -
     same_lines(&dump, &tracer)
 }
 
+/// A packet line without its time stamp (and with its `-#` number kept), or `None` for a
+/// continuation line.
+fn record_start(line: &str) -> Option<String> {
+    let trimmed = line.trim_start();
+    let (number, rest) = match trimmed.split_once("  ") {
+        Some((n, rest)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => (Some(n), rest),
+        _ => (None, line),
+    };
+    let (_, rest) = split_ts(rest)?;
+    Some(match number {
+        Some(n) => format!("{n}  {rest}"),
+        None => rest.to_owned(),
+    })
+}
+
+/// Packet records without their time stamps: a packet line and the continuation lines that
+/// follow it (`-v`, hex dumps).
+fn records(stdout: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in stdout.lines() {
+        match record_start(line) {
+            Some(rest) => out.push(format!("{rest}\n")),
+            None => {
+                if let Some(last) = out.last_mut() {
+                    last.push_str(line);
+                    last.push('\n');
+                }
+            }
+        }
+    }
+    out
+}
+
 fn same_lines(dump: &Finished, tracer: &Finished) -> Result<()> {
-    let strip = |l: &&str| split_ts(l).map_or((*l).to_owned(), |(_, r)| r.to_owned());
-    let expected: Vec<String> = packet_lines(&dump.stdout).iter().map(strip).collect();
-    let actual: Vec<String> = packet_lines(&tracer.stdout).iter().map(strip).collect();
+    let expected = records(&dump.stdout);
+    let actual = records(&tracer.stdout);
     if expected.is_empty() {
         bail!(
             "tcpdump printed nothing: the test generated no traffic\n{}",
@@ -100,7 +131,7 @@ fn arp_icmp_udp() -> Result<()> {
         return Ok(());
     }
     let pair = NetnsPair::new("trt")?;
-    compare("arp_icmp_udp", &pair, || {
+    compare("arp_icmp_udp", &pair, &["-nn"], || {
         for addr in [pair.server_v4.to_string(), pair.server_v6.to_string()] {
             let mut c = pair.client_cmd("ping");
             c.args(["-c", "2", "-i", "0.2", "-W", "2", &addr]);
@@ -117,7 +148,7 @@ fn link_up_chatter() -> Result<()> {
         return Ok(());
     }
     let pair = NetnsPair::new("trt")?;
-    compare("link_up_chatter", &pair, || {
+    compare("link_up_chatter", &pair, &["-nn"], || {
         // Router solicitations are off in the pair; turn them on for the
         // server end, then bounce it: MLDv2 reports (hop-by-hop header)
         // and router solicitations follow.
@@ -135,4 +166,59 @@ fn link_up_chatter() -> Result<()> {
         thread::sleep(Duration::from_secs(1));
         Ok(())
     })
+}
+
+/// Ping and UDP to closed ports printed with the flags that add lines and details: the IPv4
+/// header in parentheses with checksums (-v), the link header (-e), hex and ASCII (-X), and
+/// the numbers (-#), without -n (names from /etc/services and /etc/hosts).
+#[test]
+fn verbose_link_and_dumps() -> Result<()> {
+    if !require_privileges("verbose_link_and_dumps") {
+        return Ok(());
+    }
+    let pair = NetnsPair::new("trv")?;
+    for flags in [&["-nn", "-vv", "-e"][..], &["-X", "-#"][..], &["-nn", "-xx", "-q"][..]] {
+        compare("verbose_link_and_dumps", &pair, flags, || {
+            let mut c = pair.client_cmd("ping");
+            c.args(["-c", "2", "-i", "0.2", "-W", "2", &pair.server_v4.to_string()]);
+            run_ok("ping", c, T)?;
+            udp(&pair, false)?;
+            udp(&pair, true)
+        })?;
+    }
+    Ok(())
+}
+
+/// Raw Ethernet frames with an 802.1Q tag and with two tags (QinQ, 0x88a8 outside), carrying
+/// an ICMP echo and an ARP request, sent on the client's veth: seen by TC egress there.
+#[test]
+fn vlan_tagged_frames() -> Result<()> {
+    if !require_privileges("vlan_tagged_frames") {
+        return Ok(());
+    }
+    let pair = NetnsPair::new("trq")?;
+    let script = format!(
+        r#"
+import socket, struct
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("{iface}", 0))
+eth = bytes.fromhex("020000000002") + bytes.fromhex("020000000001")
+icmp = bytes.fromhex("4500001c00014000400100000a6300010a630002") + bytes.fromhex("0800f7fe00010000")
+arp = bytes.fromhex("0001080006040001020000000001") + bytes([10, 99, 0, 1]) + bytes(6) + bytes([10, 99, 0, 2])
+for tags in ([(0x8100, 10)], [(0x88a8, 100), (0x8100, 20 | 0x6000)]):
+    for etype, body in ((0x0800, icmp), (0x0806, arp)):
+        tagged = b"".join(struct.pack(">HH", tpid, tci) for tpid, tci in tags)
+        s.send(eth + tagged + struct.pack(">H", etype) + body)
+"#,
+        iface = pair.client_if
+    );
+    for flags in [&["-nn", "-e"][..], &["-nn"][..], &["-e", "-v"][..]] {
+        compare("vlan_tagged_frames", &pair, flags, || {
+            let mut c = pair.client_cmd("python3");
+            c.args(["-c", &script]);
+            run_ok("python3 raw frames", c, T)?;
+            Ok(())
+        })?;
+    }
+    Ok(())
 }

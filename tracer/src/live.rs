@@ -241,6 +241,9 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
     if !done {
         // Whatever the rings still hold was captured before we stopped.
         sink.drain(packets.get_mut(), state_ring.as_mut().map(AsyncFd::get_mut))?;
+        // Stopped by a signal: tcpdump ends its output with an extra newline, "in case we
+        // were interrupted in the middle of a line".
+        sink.out.write_all(b"\n").map_err(LiveError::Stdout)?;
     }
     let counters = Counters::read(&counter_map)?;
     sink.finish()?;
