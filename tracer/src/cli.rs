@@ -98,9 +98,9 @@ pub struct Cli {
     #[arg(long = "states")]
     pub states: bool,
 
-    /// With -r: write one byte per printed packet to this file, `F` (printed in full), `L` (up to
-    /// `length N` only) or `U` (unsupported protocol), for the conformance runner (`cargo xtask
-    /// conformance`).
+    /// With -r: for each printed packet write a line to this file: one byte, `F` (printed in full),
+    /// `L` (up to `length N` only) or `U` (unsupported protocol), then the number of lines printed
+    /// for the packet (`F1`, `L3`). For the conformance runner (`cargo xtask conformance`).
     #[arg(long = "coverage-report", value_name = "FILE", hide = true, requires = "read")]
     pub coverage_report: Option<PathBuf>,
 

@@ -24,7 +24,8 @@ pub struct OfflineConfig {
     pub snaplen: u32,
     pub nano: bool,
     pub print: PrintOptions,
-    /// Hidden `--coverage-report FILE`: one byte per printed packet (see [`coverage_byte`]).
+    /// Hidden `--coverage-report FILE`: per printed packet a line with its [`coverage_byte`] and
+    /// the number of lines printed for it (`F1`, `L3`).
     pub coverage_report: Option<PathBuf>,
 }
 
@@ -95,7 +96,8 @@ pub fn run(path: &Path, cfg: &OfflineConfig) -> Result<u64, OfflineError> {
             printer.print(&mut line, rec.ts, rec.linktype, rec.data, rec.orig_len);
             out.write_all(&line).map_err(OfflineError::Stdout)?;
             if let (Some(r), Some(p)) = (report.as_mut(), &cfg.coverage_report) {
-                r.write_all(&[coverage_byte(printer.last_coverage())])
+                let lines = line.iter().filter(|&&b| b == b'\n').count();
+                writeln!(r, "{}{lines}", char::from(coverage_byte(printer.last_coverage())))
                     .map_err(|e| report_err(p, e))?;
             }
             if flush_each {

@@ -1,7 +1,12 @@
-//! `cargo xtask setup | demo | test`: bootstrap a machine, show the tracer
-//! on a built-in example, run every test.
+//! `cargo xtask setup | demo | test | conformance | captures | bench`: bootstrap a machine, show
+//! the tracer on a built-in example, run every test, compare the printer with tcpdump, record
+//! real-traffic captures, measure speed against tcpdump.
 
+mod bench;
+mod captures;
+mod child;
 mod cmd;
+mod conformance;
 mod demo;
 mod setup;
 mod test;
@@ -22,8 +27,37 @@ enum Task {
     Setup,
     /// Capture an HTTP exchange between two network namespaces with the tracer (no outside network).
     Demo,
-    /// Unit and golden tests, then the privileged end-to-end tests (needs root).
+    /// Unit and golden tests, the privileged end-to-end tests (needs root), then `conformance --check`.
     Test,
+    /// Compare `tracer FLAGS -r FILE` with `tcpdump FLAGS -r FILE`, packet by packet, over the shared
+    /// corpus and tracer/tests/data (needs tcpdump 4.99.3).
+    Conformance {
+        /// Exit non-zero when any in-scope line differs or any run crashed.
+        #[arg(long)]
+        check: bool,
+        /// Only captures whose file name contains this.
+        #[arg(long, value_name = "SUBSTR")]
+        filter: Option<String>,
+        /// Only this flag set (e.g. "-v" or "-e -x"; "" for none), over every capture.
+        #[arg(long, value_name = "FLAGS", allow_hyphen_values = true)]
+        flags: Option<String>,
+        /// Use this tracer binary instead of building target/release/tracer.
+        #[arg(long, value_name = "PATH")]
+        bin: Option<std::path::PathBuf>,
+    },
+    /// Record real traffic between two network namespaces into tracer/tests/data/real-*.pcap
+    /// (needs root; keeps captures that exist).
+    Captures {
+        /// Record every capture again.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Time tcpdump and the tracer reading a 200,000-packet capture (-nn, -v, -e -x).
+    Bench {
+        /// Use this tracer binary instead of building target/release/tracer.
+        #[arg(long, value_name = "PATH")]
+        bin: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() {
@@ -33,6 +67,19 @@ fn main() {
         Task::Setup => setup::run(),
         Task::Demo => demo::run(),
         Task::Test => test::run(),
+        Task::Conformance {
+            check,
+            filter,
+            flags,
+            bin,
+        } => conformance::run(&conformance::Options {
+            check,
+            filter,
+            flags,
+            bin,
+        }),
+        Task::Captures { force } => captures::run(force),
+        Task::Bench { bin } => bench::run(bin),
     };
     if let Err(e) = result {
         eprintln!("xtask: error: {e:#}");
