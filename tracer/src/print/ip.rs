@@ -2,7 +2,7 @@
 
 use super::out::Out;
 use super::{Coverage, PResult, Printer, Trunc};
-use crate::wire::{ipproto, ipv4};
+use crate::wire::{get_be16, get_be32, get_u8, ipproto, ipv4};
 
 /// What the transport printers need from the IP header in front of them.
 #[derive(Clone, Copy, Debug)]
@@ -107,9 +107,232 @@ pub(crate) fn ip_finddst(opts: &[u8]) -> Option<&[u8]> {
 fn demux_unsupported(nh: u8) -> bool {
     matches!(
         nh,
-        2 | 4 | 8 | 9 | 62 | 33 | 41 | 46 | 47 | 50 | 51 | 55 | 77 | 88 | 89 | 103 | 108 | 112 | 113 | 132 | 135 | 143
+        2 | 8 | 9 | 33 | 143 | 46 | 47 | 50 | 51 | 55 | 88 | 89 | 103 | 108 | 112 | 113 | 132
     )
 }
+
+/// tcpdump's ipproto_values: the protocol names `-v` prints.
+pub(crate) fn ipproto_name(p: u8) -> Option<&'static str> {
+    Some(match p {
+        0 => "Options",
+        1 => "ICMP",
+        2 => "IGMP",
+        4 => "IPIP",
+        6 => "TCP",
+        8 => "EGP",
+        9 => "IGRP",
+        17 => "UDP",
+        33 => "DCCP",
+        41 => "IPv6",
+        43 => "Routing",
+        44 => "Fragment",
+        46 => "RSVP",
+        47 => "GRE",
+        50 => "ESP",
+        51 => "AH",
+        55 => "Mobile IP",
+        58 => "ICMPv6",
+        62 => "Mobile IP (old)",
+        88 => "EIGRP",
+        89 => "OSPF",
+        103 => "PIM",
+        108 => "Compressed IP",
+        112 => "VRRP",
+        113 => "PGM",
+        132 => "SCTP",
+        135 => "Mobility",
+        143 => "Ethernet",
+        _ => return None,
+    })
+}
+
+/// netdb_protoname(): tcpdump's built-in copy of the protocols database, by number ("" for
+/// numbers it has no name for).
+const NETDB_PROTO: [&str; 143] = [
+    "hopopt",
+    "icmp",
+    "igmp",
+    "ggp",
+    "ipencap",
+    "st",
+    "tcp",
+    "cbt",
+    "egp",
+    "igp",
+    "bbn-rcc-mon",
+    "nvp-ii",
+    "pup",
+    "argus",
+    "emcon",
+    "xnet",
+    "chaos",
+    "udp",
+    "mux",
+    "dcn-meas",
+    "hmp",
+    "prm",
+    "xns-idp",
+    "trunk-1",
+    "trunk-2",
+    "leaf-1",
+    "leaf-2",
+    "rdp",
+    "irtp",
+    "iso-tp4",
+    "netblt",
+    "mfe-nsp",
+    "merit-inp",
+    "dccp",
+    "3pc",
+    "idpr",
+    "xtp",
+    "ddp",
+    "idpr-cmtp",
+    "tp++",
+    "il",
+    "ipv6",
+    "sdrp",
+    "ipv6-route",
+    "ipv6-frag",
+    "idrp",
+    "rsvp",
+    "gre",
+    "dsr",
+    "bna",
+    "esp",
+    "ah",
+    "i-nlsp",
+    "swipe",
+    "narp",
+    "mobile",
+    "tlsp",
+    "skip",
+    "ipv6-icmp",
+    "ipv6-nonxt",
+    "ipv6-opts",
+    "",
+    "cftp",
+    "",
+    "sat-expak",
+    "kryptolan",
+    "rvd",
+    "ippc",
+    "",
+    "sat-mon",
+    "visa",
+    "ipcv",
+    "cpnx",
+    "rspf",
+    "wsn",
+    "pvp",
+    "br-sat-mon",
+    "sun-nd",
+    "wb-mon",
+    "wb-expak",
+    "iso-ip",
+    "vmtp",
+    "secure-vmtp",
+    "vines",
+    "ttp",
+    "nsfnet-igp",
+    "dgp",
+    "tcf",
+    "eigrp",
+    "ospf",
+    "sprite-rpc",
+    "larp",
+    "mtp",
+    "ax.25",
+    "ipip",
+    "micp",
+    "scc-sp",
+    "etherip",
+    "encap",
+    "",
+    "gmtp",
+    "ifmp",
+    "pnni",
+    "pim",
+    "aris",
+    "scps",
+    "qnx",
+    "a/n",
+    "ipcomp",
+    "snp",
+    "compaq-peer",
+    "ipx-in-ip",
+    "vrrp",
+    "pgm",
+    "",
+    "l2tp",
+    "ddx",
+    "iatp",
+    "stp",
+    "srp",
+    "uti",
+    "smp",
+    "sm",
+    "ptp",
+    "isis",
+    "fire",
+    "crtp",
+    "crudp",
+    "sscopmce",
+    "iplt",
+    "sps",
+    "pipe",
+    "sctp",
+    "fc",
+    "rsvp-e2e-ignore",
+    "mobility-header",
+    "udplite",
+    "mpls-in-ip",
+    "manet",
+    "hip",
+    "shim6",
+    "wesp",
+    "rohc",
+];
+
+fn netdb_protoname(p: u8) -> Option<&'static str> {
+    match p {
+        253 | 254 => Some(if p == 253 { "exptest-253" } else { "exptest-254" }),
+        255 => Some("reserved"),
+        _ => NETDB_PROTO.get(p as usize).copied().filter(|n| !n.is_empty()),
+    }
+}
+
+/// IP option numbers (ip_option_values).
+mod ipopt {
+    pub const EOL: u8 = 0;
+    pub const NOP: u8 = 1;
+    pub const RR: u8 = 7;
+    pub const TS: u8 = 68;
+    pub const SECURITY: u8 = 130;
+    pub const LSRR: u8 = 131;
+    pub const SSRR: u8 = 137;
+    pub const RA: u8 = 148;
+    pub const TRACEROUTE: u8 = 82;
+
+    pub fn name(code: u8) -> Option<&'static str> {
+        Some(match code {
+            EOL => "EOL",
+            NOP => "NOP",
+            TS => "timestamp",
+            SECURITY => "security",
+            RR => "RR",
+            SSRR => "SSRR",
+            LSRR => "LSRR",
+            RA => "RA",
+            TRACEROUTE => "traceroute",
+            _ => return None,
+        })
+    }
+}
+
+/// Whether an option printer got to its end (`Ok(true)`) or found its data cut short by the
+/// capture (`Ok(false)`, tcpdump's local `goto trunc`); `Err` is tcpdump's longjmp.
+type OptResult = Result<bool, Trunc>;
 
 impl Printer {
     /// "src > dst: "
@@ -120,6 +343,7 @@ impl Printer {
         out.s(": ");
     }
 
+    /// ip_print()
     pub(super) fn ip(&mut self, out: &mut Vec<u8>, data: &[u8], length: usize) -> PResult {
         self.proto = "ip";
         let vhl = *data.first().ok_or(Trunc)?;
@@ -133,7 +357,9 @@ impl Printer {
             out.s(" (invalid)");
             return Ok(());
         }
-        out.s("IP ");
+        if !self.opts.link_header {
+            out.s("IP ");
+        }
         let h = ipv4::Header::new_checked(data).map_err(|_| Trunc)?;
         if length < ipv4::HEADER_LEN {
             out.s("truncated-ip ");
@@ -164,13 +390,77 @@ impl Printer {
         let nh = h.protocol();
         let src = &data[12..16];
         let dst = &data[16..20];
+        if self.opts.verbose > 0 {
+            let tos = h.tos();
+            out.s("(tos 0x");
+            out.x(tos as u64);
+            match tos & 3 {
+                1 => out.s(",ECT(1)"),
+                2 => out.s(",ECT(0)"),
+                3 => out.s(",CE"),
+                _ => {}
+            }
+            if h.ttl() >= 1 {
+                out.s(", ttl ");
+                out.u(h.ttl() as u64);
+            }
+            out.s(", id ");
+            out.u(h.id() as u64);
+            out.s(", offset ");
+            out.u((off & ipv4::OFFMASK) as u64 * 8);
+            out.s(", flags [");
+            let mut sep = "";
+            for (bit, name) in [(ipv4::FLAG_MF, "+"), (ipv4::FLAG_DF, "DF"), (ipv4::FLAG_RF, "rsvd")] {
+                if off & bit != 0 {
+                    out.s(sep);
+                    out.s(name);
+                    sep = ", ";
+                }
+            }
+            if sep.is_empty() {
+                out.s("none");
+            }
+            out.s("], proto ");
+            out.s(ipproto_name(nh).unwrap_or("unknown"));
+            out.s(" (");
+            out.u(nh as u64);
+            out.s("), length ");
+            out.u(ip_len as u64);
+            let mut truncated = false;
+            if hlen > ipv4::HEADER_LEN {
+                out.s(", options (");
+                if !self.ip_optprint(out, data, ipv4::HEADER_LEN, hlen)? {
+                    out.s(" [truncated-option]");
+                    truncated = true;
+                }
+                out.c(b')');
+            }
+            if let Some(hdr) = data.get(..hlen) {
+                let sum = in_cksum(hdr);
+                if sum != 0 {
+                    out.s(", bad cksum ");
+                    out.x(h.checksum() as u64);
+                    out.s(" (->");
+                    out.x(cksum_shouldbe(h.checksum(), sum) as u64);
+                    out.s(")!");
+                }
+            }
+            out.s(")\n    ");
+            if truncated {
+                self.ipaddr(out, src);
+                out.s(" > ");
+                self.ipaddr(out, dst);
+                out.s(": ");
+                return Err(Trunc);
+            }
+        }
         let info = IpInfo {
             v6: false,
             src,
             dst,
             first_nh: nh,
             fragmented: off & ipv4::FLAG_MF != 0,
-            cksum_dst: data.get(20..hlen).and_then(ip_finddst).unwrap_or(dst),
+            cksum_dst: data.get(ipv4::HEADER_LEN..hlen).and_then(ip_finddst).unwrap_or(dst),
             ip_len: h.total_len(),
             ttl: h.ttl(),
         };
@@ -191,12 +481,199 @@ impl Printer {
             self.ipaddr(out, src);
             out.s(" > ");
             self.ipaddr(out, dst);
-            out.s(": ip-proto-");
-            out.u(nh as u64);
+            out.c(b':');
+            match netdb_protoname(nh).filter(|_| !self.opts.numeric) {
+                Some(name) => {
+                    out.c(b' ');
+                    out.s(name);
+                }
+                None => {
+                    out.s(" ip-proto-");
+                    out.u(nh as u64);
+                }
+            }
             Ok(())
         }
     }
 
+    /// ip_optprint(): the options between `start` and `end` of `data`, comma-separated.
+    fn ip_optprint(&mut self, out: &mut Vec<u8>, data: &[u8], start: usize, end: usize) -> OptResult {
+        let mut cp = start;
+        let mut length = end.saturating_sub(start);
+        let mut sep = "";
+        while length > 0 {
+            out.s(sep);
+            sep = ",";
+            let code = get_u8(data, cp).ok_or(Trunc)?;
+            match ipopt::name(code) {
+                Some(n) => out.s(n),
+                None => {
+                    out.s("unknown ");
+                    out.u(code as u64);
+                }
+            }
+            let option_len = if code == ipopt::NOP || code == ipopt::EOL {
+                1
+            } else {
+                let l = get_u8(data, cp + 1).ok_or(Trunc)? as usize;
+                if l < 2 {
+                    out.s(" [bad length ");
+                    out.u(l as u64);
+                    out.c(b']');
+                    return Ok(true);
+                }
+                l
+            };
+            if option_len > length {
+                out.s(" [bad length ");
+                out.u(option_len as u64);
+                out.c(b']');
+                return Ok(true);
+            }
+            if data.len() < cp + option_len {
+                return Ok(false);
+            }
+            match code {
+                ipopt::EOL => return Ok(true),
+                ipopt::TS => {
+                    if !self.ip_printts(out, data, cp, option_len as u32)? {
+                        return Ok(false);
+                    }
+                }
+                ipopt::RR | ipopt::SSRR | ipopt::LSRR => {
+                    if !self.ip_printroute(out, data, cp, option_len as u32)? {
+                        return Ok(false);
+                    }
+                }
+                ipopt::RA => {
+                    if option_len < 4 {
+                        out.s(" [bad length ");
+                        out.u(option_len as u64);
+                        out.c(b']');
+                    } else {
+                        let v = get_be16(data, cp + 2).ok_or(Trunc)?;
+                        if v != 0 {
+                            out.s(" value ");
+                            out.u(v as u64);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            cp += option_len;
+            length -= option_len;
+        }
+        Ok(true)
+    }
+
+    /// ip_printroute(): the addresses of an RR, LSRR or SSRR option of `length` bytes at `cp`.
+    fn ip_printroute(&mut self, out: &mut Vec<u8>, data: &[u8], cp: usize, length: u32) -> OptResult {
+        if length < 3 {
+            out.s(" [bad length ");
+            out.u(length as u64);
+            out.c(b']');
+            return Ok(true);
+        }
+        if (length + 1) & 3 != 0 {
+            out.s(" [bad length ");
+            out.u(length as u64);
+            out.c(b']');
+        }
+        let raw_ptr = get_u8(data, cp + 2).ok_or(Trunc)?;
+        let ptr = (raw_ptr as u32).wrapping_sub(1);
+        if ptr < 3 || ptr.wrapping_add(1) & 3 != 0 || ptr > length + 1 {
+            out.s(" [bad ptr ");
+            out.u(raw_ptr as u64);
+            out.c(b']');
+        }
+        let mut len = 3u32;
+        while len < length {
+            let at = cp + len as usize;
+            let Some(a) = data.get(at..at + 4) else {
+                return Ok(false);
+            };
+            out.c(b' ');
+            self.ipaddr(out, a);
+            if ptr > len {
+                out.c(b',');
+            }
+            len += 4;
+        }
+        Ok(true)
+    }
+
+    /// ip_printts(): a timestamp option of `length` bytes at `cp`.
+    fn ip_printts(&mut self, out: &mut Vec<u8>, data: &[u8], cp: usize, length: u32) -> OptResult {
+        if length < 4 {
+            out.s("[bad length ");
+            out.u(length as u64);
+            out.c(b']');
+            return Ok(true);
+        }
+        out.s(" TS{");
+        let flags = get_u8(data, cp + 3).ok_or(Trunc)?;
+        let hoplen: u32 = if flags & 0xf != 0 { 8 } else { 4 };
+        if (length - 4) & (hoplen - 1) != 0 {
+            out.s("[bad length ");
+            out.u(length as u64);
+            out.c(b']');
+        }
+        let raw_ptr = get_u8(data, cp + 2).ok_or(Trunc)?;
+        let ptr = (raw_ptr as u32).wrapping_sub(1);
+        let mut len = 0u32;
+        if ptr < 4 || ptr.wrapping_sub(4) & (hoplen - 1) != 0 || ptr > length + 1 {
+            out.s("[bad ptr ");
+            out.u(raw_ptr as u64);
+            out.c(b']');
+        }
+        let kind = match flags & 0xf {
+            0 => Some("TSONLY"),
+            1 => Some("TS+ADDR"),
+            3 => Some("PRESPEC"),
+            t => {
+                out.s("[bad ts type ");
+                out.u(t as u64);
+                out.c(b']');
+                None
+            }
+        };
+        if let Some(kind) = kind {
+            out.s(kind);
+            let mut sep = " ";
+            len = 4;
+            while len < length {
+                if ptr == len {
+                    sep = " ^ ";
+                }
+                let at = cp + len as usize;
+                let Some(hop) = data.get(at..at + hoplen as usize) else {
+                    return Ok(false);
+                };
+                out.s(sep);
+                let ts = hop.get(hop.len() - 4..).and_then(|b| get_be32(b, 0)).unwrap_or(0);
+                out.u(ts as u64);
+                out.c(b'@');
+                if hoplen == 8 {
+                    self.ipaddr(out, &hop[..4]);
+                }
+                sep = " ";
+                len += hoplen;
+            }
+        }
+        if ptr == len {
+            out.s(" ^ ");
+        }
+        if flags >> 4 != 0 {
+            out.s(" [");
+            out.u((flags >> 4) as u64);
+            out.s(" hops not recorded]} ");
+        } else {
+            out.c(b'}');
+        }
+        Ok(true)
+    }
+
+    /// ip_demux_print()
     pub(super) fn ip_demux(
         &mut self,
         out: &mut Vec<u8>,
@@ -210,13 +687,26 @@ impl Printer {
             ipproto::UDP => self.udp(out, data, length, info),
             ipproto::ICMP if !info.v6 => self.icmp(out, data, length, info),
             ipproto::ICMPV6 if info.v6 => self.icmp6(out, data, length, info),
-            ipproto::ICMP | ipproto::ICMPV6 => {
-                out.s(if nh == ipproto::ICMP {
-                    "[ICMP requires IPv4]"
+            ipproto::ICMP | 2 | ipproto::ICMPV6 | 143 if info.v6 == matches!(nh, ipproto::ICMP | 2) => {
+                out.c(b'[');
+                out.s(ipproto_name(nh).unwrap_or("unknown"));
+                out.s(if nh == ipproto::ICMPV6 || nh == 143 {
+                    " requires IPv6]"
                 } else {
-                    "[ICMPv6 requires IPv6]"
+                    " requires IPv4]"
                 });
                 out.s(" (invalid)");
+                Ok(())
+            }
+            4 => self.ip(out, data, length),
+            ipproto::IPV6 => self.ip6(out, data, length),
+            77 => {
+                out.s(" nd ");
+                out.u(length as u64);
+                Ok(())
+            }
+            ipproto::NONE => {
+                out.s("no next header");
                 Ok(())
             }
             _ if demux_unsupported(nh) => {
@@ -227,14 +717,17 @@ impl Printer {
                 out.u(length as u64);
                 Ok(())
             }
-            ipproto::NONE if info.v6 => {
-                self.limit(Coverage::Unsupported);
-                out.s("no next header");
-                Ok(())
-            }
             _ => {
-                out.s(" ip-proto-");
-                out.u(nh as u64);
+                match netdb_protoname(nh).filter(|_| !self.opts.numeric) {
+                    Some(name) => {
+                        out.c(b' ');
+                        out.s(name);
+                    }
+                    None => {
+                        out.s(" ip-proto-");
+                        out.u(nh as u64);
+                    }
+                }
                 out.c(b' ');
                 out.u(length as u64);
                 Ok(())

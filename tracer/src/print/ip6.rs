@@ -1,9 +1,9 @@
 //! IPv6 (print-ip6.c).
 
-use super::ip::IpInfo;
+use super::ip::{IpInfo, ipproto_name};
 use super::out::Out;
 use super::{Coverage, PResult, Printer, Trunc};
-use crate::wire::get_u8;
+use crate::wire::{get_be16, get_be32, get_u8};
 use crate::wire::{ipproto, ipv6};
 
 /// ip6_finddst(): the final destination named by a routing header (the last address of type
@@ -51,7 +51,25 @@ pub(crate) fn ip6_finddst(pkt: &[u8]) -> Option<&[u8]> {
     None
 }
 
+/// IPv6 option types (ip6.h).
+mod ip6opt {
+    pub const PAD1: u8 = 0x00;
+    pub const PADN: u8 = 0x01;
+    pub const RTALERT: u8 = 0x05;
+    pub const JUMBO: u8 = 0xc2;
+    pub const HOME_ADDRESS: u8 = 0xc9;
+}
+
+/// Mobility header numbers (the old one and RFC 3775's).
+const MOBILITY_OLD: u8 = 62;
+const MOBILITY: u8 = 135;
+
+/// What an extension-header printer tells ip6_print(): how far to advance, or stop (it printed
+/// why, e.g. ` [|hbhopt]` or ` (invalid)`).
+type Advance = Result<Option<usize>, Trunc>;
+
 impl Printer {
+    /// ip6_print()
     pub(super) fn ip6(&mut self, out: &mut Vec<u8>, data: &[u8], length: usize) -> PResult {
         self.proto = "ip6";
         let h = ipv6::Header::new_checked(data).map_err(|_| Trunc)?;
@@ -60,94 +78,427 @@ impl Printer {
             out.u(length as u64);
             return Ok(());
         }
-        out.s("IP6 ");
+        if !self.opts.link_header {
+            out.s("IP6 ");
+        }
         if h.version() != 6 {
             out.s("version error: ");
             out.u(h.version() as u64);
             out.s(" != 6");
             return Ok(());
         }
-        let payload_len = h.payload_len() as usize;
-        // A zero payload length means a jumbogram only with a Jumbo Payload option (in a
-        // hop-by-hop header, not decoded here); otherwise the payload is empty.
-        let len = if payload_len != 0 {
-            payload_len + ipv6::HEADER_LEN
+        let mut payload_len = h.payload_len() as u32;
+        // tcpdump's u_int arithmetic.
+        let mut len: u32 = if payload_len != 0 {
+            let len = payload_len + ipv6::HEADER_LEN as u32;
+            if (length as u64) < len as u64 {
+                out.s("truncated-ip6 - ");
+                out.u((len as u64).wrapping_sub(length as u64));
+                out.s(" bytes missing!");
+            }
+            len
         } else {
-            length + ipv6::HEADER_LEN
+            (length as u32).wrapping_add(ipv6::HEADER_LEN as u32)
         };
-        let data = &data[..len.min(data.len())];
-        let nh = h.next_header();
-        let info = IpInfo {
-            v6: true,
-            src: &data[8..24],
-            dst: &data[24..40],
-            first_nh: nh,
-            fragmented: false,
-            cksum_dst: ip6_finddst(data).unwrap_or(&data[24..40]),
-            ip_len: h.payload_len(),
-            ttl: h.hop_limit(),
-        };
-        if !matches!(nh, ipproto::TCP | ipproto::UDP | ipproto::DCCP | ipproto::SCTP) {
-            self.ip_addrs(out, &info);
+        let first_nh = h.next_header();
+        let mut nh = first_nh;
+        if self.opts.verbose > 0 {
+            out.c(b'(');
+            let tc = h.traffic_class();
+            if tc != 0 {
+                out.s("class 0x");
+                out.x_pad(tc as u64, 2);
+                out.s(", ");
+            }
+            let flow = h.flow_label();
+            if flow != 0 {
+                out.s("flowlabel 0x");
+                out.x_pad(flow as u64, 5);
+                out.s(", ");
+            }
+            out.s("hlim ");
+            out.u(h.hop_limit() as u64);
+            out.s(", next-header ");
+            out.s(ipproto_name(nh).unwrap_or("unknown"));
+            out.s(" (");
+            out.u(nh as u64);
+            out.s(") payload length: ");
+            out.u(payload_len as u64);
+            out.s(") ");
         }
-        let mut nh = nh;
-        let mut cp = ipv6::HEADER_LEN;
-        loop {
-            match nh {
-                ipproto::HOPOPTS | ipproto::DSTOPTS => {
-                    self.proto = if nh == ipproto::HOPOPTS { "hbhopt" } else { "dstopt" };
-                    let hlen = (get_u8(data, cp + 1).ok_or(Trunc)? as usize + 1) << 3;
-                    out.s(if nh == ipproto::HOPOPTS { "HBH " } else { "DSTOPT " });
-                    self.ip6_options(data, cp + 2, cp + hlen)?;
-                    if len < cp + hlen {
-                        // The header runs past the payload length.
-                        self.limit(Coverage::Unsupported);
+        // Cut the capture off at the end of the IPv6 payload.
+        let full = data;
+        let mut data = &data[..(len as usize).min(data.len())];
+        let src = &data[8..24];
+        let dst = &data[24..40];
+        let mut cp = 0usize;
+        let mut advance = ipv6::HEADER_LEN;
+        let mut total_advance = 0u32;
+        let mut found_extension_header = false;
+        let mut found_jumbo = false;
+        let mut fragmented = false;
+        while cp < data.len() {
+            if (len as usize) < advance {
+                return Err(Trunc);
+            }
+            cp += advance;
+            len -= advance as u32;
+            total_advance = total_advance.wrapping_add(advance as u32);
+            if cp == ipv6::HEADER_LEN && !matches!(nh, ipproto::TCP | ipproto::UDP | ipproto::DCCP | ipproto::SCTP) {
+                self.ip6addr(out, src);
+                out.s(" > ");
+                self.ip6addr(out, dst);
+                out.s(": ");
+            }
+            let step = match nh {
+                ipproto::HOPOPTS => {
+                    let step = self.hbhopt(out, data, cp, &mut found_jumbo, &mut payload_len)?;
+                    if payload_len == 0 && !found_jumbo {
+                        out.s("[No valid Jumbo Payload Hop-by-Hop option found] (invalid)");
                         return Ok(());
                     }
-                    nh = get_u8(data, cp).ok_or(Trunc)?;
-                    cp += hlen;
-                    if cp >= data.len() {
-                        return Ok(());
-                    }
+                    step
                 }
-                ipproto::ROUTING | ipproto::FRAGMENT | 51 | 50 | 108 | 135 => {
-                    // Routing and fragment headers, AH, ESP, IPcomp, mobility: not decoded yet.
+                ipproto::DSTOPTS => self.dstopt(out, data, cp)?,
+                ipproto::FRAGMENT => match self.frag6(out, data, cp, h.payload_len())? {
+                    Some(a) if cp + a < data.len() => {
+                        fragmented = true;
+                        Some(a)
+                    }
+                    _ => return Ok(()),
+                },
+                MOBILITY_OLD | MOBILITY => {
                     self.limit(Coverage::Unsupported);
                     return Ok(());
                 }
+                ipproto::ROUTING => self.rt6(out, data, cp)?,
                 _ => {
-                    if payload_len != 0 && length < len {
-                        out.s("truncated-ip6 - ");
-                        out.u((len - length) as u64);
-                        out.s(" bytes missing!");
+                    if found_jumbo {
+                        len = payload_len.wrapping_add(ipv6::HEADER_LEN as u32);
+                        if len < total_advance {
+                            return Err(Trunc);
+                        }
+                        if (length as u64) < len as u64 {
+                            out.s("truncated-ip6 - ");
+                            out.u(len as u64 - length as u64);
+                            out.s(" bytes missing!");
+                        }
+                        data = &full[..(len as usize).min(full.len())];
+                        len -= total_advance;
+                    } else if payload_len == 0 {
+                        if found_extension_header {
+                            return Err(Trunc);
+                        }
+                        len = ipv6::HEADER_LEN as u32;
+                        data = &data[..ipv6::HEADER_LEN];
+                        len -= total_advance;
                     }
+                    let info = IpInfo {
+                        v6: true,
+                        src,
+                        dst,
+                        first_nh,
+                        fragmented,
+                        cksum_dst: ip6_finddst(data).unwrap_or(dst),
+                        ip_len: h.payload_len(),
+                        ttl: h.hop_limit(),
+                    };
                     let payload = data.get(cp..).unwrap_or(&[]);
-                    // Without a Jumbo Payload option a zero payload length is just that.
-                    let demux_len = if payload_len == 0 { 0 } else { len - cp };
-                    return self.ip_demux(out, payload, demux_len, info, nh);
+                    return self.ip_demux(out, payload, len as usize, info, nh);
                 }
-            }
-        }
-    }
-
-    /// ip6_opt_process() without -v: walk the options (a Jumbo Payload option changes the
-    /// lengths, which we do not model), reading them as tcpdump does.
-    fn ip6_options(&mut self, data: &[u8], mut i: usize, end: usize) -> PResult {
-        while i < end {
-            let t = get_u8(data, i).ok_or(Trunc)?;
-            if t == 0 {
-                i += 1;
-                continue;
-            }
-            let l = get_u8(data, i + 1).ok_or(Trunc)? as usize;
-            if t == 0xc2 || i + 2 + l > end {
-                // Jumbo Payload, or an option running past its header.
-                self.limit(Coverage::Unsupported);
-            }
-            i += 2 + l;
+            };
+            let Some(step) = step else {
+                return Ok(());
+            };
+            found_extension_header = true;
+            nh = get_u8(data, cp).ok_or(Trunc)?;
+            advance = step;
+            self.proto = "ip6";
         }
         Ok(())
     }
+
+    /// hbhopt_process(): a hop-by-hop options header at `cp`; a valid Jumbo Payload option
+    /// replaces `payload_len`.
+    fn hbhopt(
+        &mut self,
+        out: &mut Vec<u8>,
+        data: &[u8],
+        cp: usize,
+        found_jumbo: &mut bool,
+        payload_len: &mut u32,
+    ) -> Advance {
+        self.proto = "hbhopt";
+        let hlen = (get_u8(data, cp + 1).ok_or(Trunc)? as usize + 1) << 3;
+        if data.len() < cp + hlen {
+            return Err(Trunc);
+        }
+        out.s("HBH ");
+        if !self.ip6_opt_process(out, &data[cp + 2..cp + hlen], Some((found_jumbo, payload_len))) {
+            out.s(" [|hbhopt]");
+            return Ok(None);
+        }
+        Ok(Some(hlen))
+    }
+
+    /// dstopt_process(): a destination options header at `cp`.
+    fn dstopt(&mut self, out: &mut Vec<u8>, data: &[u8], cp: usize) -> Advance {
+        self.proto = "dstopt";
+        let hlen = (get_u8(data, cp + 1).ok_or(Trunc)? as usize + 1) << 3;
+        if data.len() < cp + hlen {
+            return Err(Trunc);
+        }
+        out.s("DSTOPT ");
+        if self.opts.verbose > 0 && !self.ip6_opt_process(out, &data[cp + 2..cp + hlen], None) {
+            out.s(" [|dstopt]");
+            return Ok(None);
+        }
+        Ok(Some(hlen))
+    }
+
+    /// ip6_opt_process(): the options of a hop-by-hop (`jumbo` given) or destination options
+    /// header, all captured. false where tcpdump gives up on a malformed option.
+    fn ip6_opt_process(&mut self, out: &mut Vec<u8>, b: &[u8], mut jumbo: Option<(&mut bool, &mut u32)>) -> bool {
+        let v = self.opts.verbose > 0;
+        if b.is_empty() {
+            return true;
+        }
+        let len = b.len();
+        let mut seen_jumbo = false;
+        let mut i = 0usize;
+        while i < len {
+            let t = b[i];
+            let optlen = if t == ip6opt::PAD1 {
+                1
+            } else {
+                match b.get(i + 1) {
+                    Some(&l) => l as usize + 2,
+                    None => return false,
+                }
+            };
+            if i + optlen > len {
+                return false;
+            }
+            let o = &b[i..i + optlen];
+            match t {
+                ip6opt::PAD1 => {
+                    if v {
+                        out.s("(pad1)");
+                    }
+                }
+                ip6opt::PADN => {
+                    if v {
+                        out.s("(padn)");
+                    }
+                }
+                ip6opt::RTALERT => {
+                    if len - i < 4 {
+                        out.s("(rtalert: trunc)");
+                        return false;
+                    }
+                    if o[1] != 2 {
+                        out.s("(rtalert: invalid len ");
+                        out.u(o[1] as u64);
+                        out.c(b')');
+                        return false;
+                    }
+                    if v {
+                        out.s("(rtalert: 0x");
+                        out.x_pad(u16::from_be_bytes([o[2], o[3]]) as u64, 4);
+                        out.s(") ");
+                    }
+                }
+                ip6opt::JUMBO => {
+                    if len - i < 6 {
+                        out.s("(jumbo: trunc)");
+                        return false;
+                    }
+                    if o[1] != 4 {
+                        out.s("(jumbo: invalid len ");
+                        out.u(o[1] as u64);
+                        out.c(b')');
+                        return false;
+                    }
+                    let jumbolen = u32::from_be_bytes([o[2], o[3], o[4], o[5]]);
+                    let note = if seen_jumbo {
+                        Some(" - already seen")
+                    } else {
+                        seen_jumbo = true;
+                        match jumbo.as_mut() {
+                            None => Some(" - not a hop-by-hop option"),
+                            Some((_, pl)) if **pl != 0 => Some(" - payload len != 0"),
+                            Some(_) if jumbolen < 65536 => Some(" - < 65536"),
+                            Some((found, pl)) => {
+                                **found = true;
+                                **pl = jumbolen;
+                                None
+                            }
+                        }
+                    };
+                    if v {
+                        out.s("(jumbo: ");
+                        out.u(jumbolen as u64);
+                        if let Some(n) = note {
+                            out.s(n);
+                        }
+                        out.s(") ");
+                    }
+                }
+                ip6opt::HOME_ADDRESS => {
+                    if len - i < 18 {
+                        out.s("(homeaddr: trunc)");
+                        return false;
+                    }
+                    if o[1] < 16 {
+                        out.s("(homeaddr: invalid len ");
+                        out.u(o[1] as u64);
+                        out.c(b')');
+                        return false;
+                    }
+                    if v {
+                        out.s("(homeaddr: ");
+                        self.ip6addr(out, &o[2..18]);
+                        if o[1] > 16 && !ip6_sopt_print(out, &o[18..]) {
+                            return false;
+                        }
+                        out.c(b')');
+                    }
+                }
+                _ => {
+                    if v {
+                        out.s("(opt_type 0x");
+                        out.x_pad(t as u64, 2);
+                        out.s(": len=");
+                        out.u(o[1] as u64);
+                        out.c(b')');
+                    }
+                }
+            }
+            i += optlen;
+        }
+        if v {
+            out.c(b' ');
+        }
+        true
+    }
+
+    /// frag6_print(): a fragment header at `cp`; None for later fragments (nothing to decode).
+    fn frag6(&mut self, out: &mut Vec<u8>, data: &[u8], cp: usize, plen: u16) -> Advance {
+        self.proto = "frag6";
+        let offlg = get_be16(data, cp + 2).ok_or(Trunc)?;
+        // sizeof(ip6_hdr) + plen - (bp - bp2) - sizeof(ip6_frag), as a size_t.
+        let flen = (ipv6::HEADER_LEN as u64 + plen as u64).wrapping_sub(cp as u64 + 8);
+        if self.opts.verbose > 0 {
+            let ident = get_be32(data, cp + 4).ok_or(Trunc)?;
+            out.s("frag (0x");
+            out.x_pad(ident as u64, 8);
+            out.c(b':');
+        } else {
+            out.s("frag (");
+        }
+        out.u((offlg & 0xfff8) as u64);
+        out.c(b'|');
+        out.u(flen);
+        out.c(b')');
+        if offlg & 0xfff8 != 0 {
+            return Ok(None);
+        }
+        out.c(b' ');
+        Ok(Some(8))
+    }
+
+    /// rt6_print(): a routing header at `cp`.
+    fn rt6(&mut self, out: &mut Vec<u8>, data: &[u8], cp: usize) -> Advance {
+        get_u8(data, cp).ok_or(Trunc)?;
+        self.proto = "rt6";
+        out.s("RT6");
+        let len = get_u8(data, cp + 1).ok_or(Trunc)?;
+        out.s(" (len=");
+        out.u(len as u64);
+        let typ = get_u8(data, cp + 2).ok_or(Trunc)?;
+        out.s(", type=");
+        out.u(typ as u64);
+        if typ == 0 {
+            out.s(" [Deprecated]");
+        }
+        let segleft = get_u8(data, cp + 3).ok_or(Trunc)?;
+        out.s(", segleft=");
+        out.u(segleft as u64);
+        match typ {
+            0 | 2 => {
+                let rsv = get_be32(data, cp + 4).ok_or(Trunc)?;
+                if rsv != 0 || self.opts.verbose > 0 {
+                    out.s(", rsv=0x");
+                    out.x(rsv as u64);
+                }
+            }
+            4 => {
+                let last = get_u8(data, cp + 4).ok_or(Trunc)?;
+                out.s(", last-entry=");
+                out.u(last as u64);
+                let flags = get_u8(data, cp + 5).ok_or(Trunc)?;
+                if flags != 0 || self.opts.verbose > 0 {
+                    out.s(", flags=0x");
+                    out.x(flags as u64);
+                }
+                let tag = get_be16(data, cp + 6).ok_or(Trunc)?;
+                out.s(", tag=");
+                out.x(tag as u64);
+            }
+            _ => {
+                out.s(" (unknown type) (invalid)");
+                return Ok(None);
+            }
+        }
+        if len % 2 == 1 {
+            out.s(" (invalid length ");
+            out.u(len as u64);
+            out.s(") (invalid)");
+            return Ok(None);
+        }
+        for i in 0..(len / 2) as usize {
+            let at = cp + 8 + 16 * i;
+            let a = data.get(at..at + 16).ok_or(Trunc)?;
+            out.s(", [");
+            out.u(i as u64);
+            out.c(b']');
+            self.ip6addr(out, a);
+        }
+        out.s(") ");
+        Ok(Some((len as usize + 1) << 3))
+    }
+}
+
+/// ip6_sopt_print(): the sub-options of a Home Address option.
+fn ip6_sopt_print(out: &mut Vec<u8>, b: &[u8]) -> bool {
+    let len = b.len();
+    let mut i = 0usize;
+    while i < len {
+        let t = b[i];
+        let optlen = if t == ip6opt::PAD1 {
+            1
+        } else {
+            match b.get(i + 1) {
+                Some(&l) => l as usize + 2,
+                None => return false,
+            }
+        };
+        if i + optlen > len {
+            return false;
+        }
+        match t {
+            ip6opt::PAD1 => out.s(", pad1"),
+            ip6opt::PADN => out.s(", padn"),
+            _ => {
+                out.s(", sopt_type 0x");
+                out.x_pad(t as u64, 2);
+                out.s(": len=");
+                out.u(b[i + 1] as u64);
+            }
+        }
+        i += optlen;
+    }
+    true
 }
 
 #[cfg(test)]
