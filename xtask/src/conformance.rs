@@ -729,6 +729,10 @@ fn run_jobs(jobs: &[Job], tcpdump: &Path, tracer: &Path, out_dir: &Path) -> Resu
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { break };
                     let r = runner.job(job, 0);
+                    let step = (jobs.len() / 10).max(1);
+                    if (i + 1) % step == 0 {
+                        eprintln!("xtask: conformance: {}/{} runs", i + 1, jobs.len());
+                    }
                     if let Ok(mut g) = results.lock()
                         && let Some(slot) = g.get_mut(i)
                     {

@@ -1,11 +1,12 @@
-//! `cargo xtask test`: unit and golden tests, then the privileged
-//! end-to-end tests (tests/, crate tracer-tests) against the release binary.
+//! `cargo xtask test`: unit and golden tests, the conformance comparison with tcpdump
+//! (`cargo xtask conformance --check`), then the privileged end-to-end tests (tests/, crate
+//! tracer-tests) against the release binary.
 
 use anyhow::{Result, bail};
 
 use crate::{
     cmd::{self, status},
-    setup, tools,
+    conformance, setup, tools,
 };
 
 pub fn run() -> Result<()> {
@@ -43,6 +44,17 @@ pub fn run() -> Result<()> {
         "cargo build --release",
         cmd::cargo().current_dir(&root).args(["build", "--release"]),
     )?;
+
+    // The printer against tcpdump 4.99.3 over the shared corpus and tests/data: every in-scope
+    // line identical, no crash.
+    println!("xtask: conformance --check");
+    if let Err(e) = conformance::run(&conformance::Options {
+        check: true,
+        ..Default::default()
+    }) {
+        eprintln!("xtask: {e:#}");
+        failed.push("conformance");
+    }
 
     println!("xtask: end-to-end tests");
     let bin = root.join("target/release/tracer");
