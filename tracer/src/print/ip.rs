@@ -737,9 +737,114 @@ impl Printer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::testutil::*;
-    use crate::print::Coverage;
+    use super::*;
+    use crate::print::{Coverage, PrintOptions, TimeFormat};
+
+    pub(crate) fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len() / 2)
+            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+            .collect()
+    }
+
+    pub(crate) fn verbose_printer(v: u8) -> Printer {
+        Printer::new(PrintOptions {
+            time: TimeFormat::None,
+            numeric: true,
+            verbose: v,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn verbose_header_with_options_and_bad_checksum() {
+        let mut p = verbose_printer(1);
+        let f = unhex("02000000000202000000000108004700002000014000406312340a0000010a0000020707080a0000050100000000");
+        assert_eq!(
+            line(&mut p, 1, &f),
+            "IP (tos 0x0, ttl 64, id 1, offset 0, flags [DF], proto unknown (99), length 32, \
+             options (RR 10.0.0.5,,NOP), bad cksum 1234 (->1066)!)\n    10.0.0.1 > 10.0.0.2:  ip-proto-99 4\n"
+        );
+    }
+
+    #[test]
+    fn verbose_truncated_option() {
+        let mut p = verbose_printer(1);
+        let f = unhex("020000000002020000000001080048000024000140004063d0630a0000010a000002440c05010a000001");
+        assert_eq!(
+            line_cut(&mut p, 1, &[f.as_slice(), &[0; 8]].concat(), f.len()),
+            "IP (tos 0x0, ttl 64, id 1, offset 0, flags [DF], proto unknown (99), length 36, \
+             options (timestamp [truncated-option]))\n    10.0.0.1 > 10.0.0.2:  [|ip]\n"
+        );
+    }
+
+    #[test]
+    fn verbose_later_fragment_ecn_no_ttl() {
+        let mut p = verbose_printer(1);
+        let f = unhex("02000000000202000000000108004503001c00012003000686d30a0000010a0000020000000000000000");
+        assert_eq!(
+            line(&mut p, 1, &f),
+            "IP (tos 0x3,CE, id 1, offset 24, flags [+], proto TCP (6), length 28)\n    \
+             10.0.0.1 > 10.0.0.2: ip-proto-6\n"
+        );
+    }
+
+    #[test]
+    fn options_never_panic() {
+        // Every option code and length byte in a 60-byte header, at every capture length.
+        let mut p = verbose_printer(2);
+        for code in 0..=255u8 {
+            for optlen in [0u8, 1, 2, 3, 4, 7, 8, 11, 39, 40, 41, 255] {
+                let mut opts = vec![code, optlen, 5, 0x31];
+                opts.resize(40, 1);
+                let mut f = eth_ipv4(17, [10, 0, 0, 1], [10, 0, 0, 2], &[]);
+                f[14] = 0x4f;
+                f.extend_from_slice(&opts);
+                f[17] = 60;
+                for cut in [14, 34, 35, 36, 40, 50, f.len()] {
+                    let out = line_cut(&mut p, 1, &f, cut);
+                    assert!(out.ends_with('\n'));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn protocol_names() {
+        assert_eq!(ipproto_name(6), Some("TCP"));
+        assert_eq!(ipproto_name(99), None);
+        assert_eq!(netdb_protoname(17), Some("udp"));
+        assert_eq!(netdb_protoname(61), None);
+        assert_eq!(netdb_protoname(142), Some("rohc"));
+        assert_eq!(netdb_protoname(143), None);
+        assert_eq!(netdb_protoname(255), Some("reserved"));
+    }
+
+    #[test]
+    fn pseudo_header_checksum_and_source_route() {
+        // LSRR with two hops: the pseudo-header uses the last one.
+        let opts = [0x83, 11, 4, 10, 0, 0, 5, 10, 0, 0, 9, 0];
+        assert_eq!(ip_finddst(&opts), Some(&[10, 0, 0, 9][..]));
+        assert_eq!(ip_finddst(&[1, 1, 0, 0x83, 11]), None);
+        assert_eq!(ip_finddst(&[0x83, 3, 4]), None);
+        // UDP 1000 > 2000 "abcd" from 10.0.0.1 to 10.0.0.2 with its checksum filled in.
+        let mut udp = [0x03, 0xe8, 0x07, 0xd0, 0, 12, 0, 0, b'a', b'b', b'c', b'd'];
+        let info = IpInfo {
+            v6: false,
+            src: &[10, 0, 0, 1],
+            dst: &[10, 0, 0, 2],
+            first_nh: 17,
+            fragmented: false,
+            cksum_dst: &[10, 0, 0, 2],
+            ip_len: 32,
+            ttl: 64,
+        };
+        let sum = info.nextproto_cksum(17, 12, &udp);
+        assert_ne!(sum, 0);
+        udp[6..8].copy_from_slice(&cksum_shouldbe(0, sum).to_be_bytes());
+        assert_eq!(info.nextproto_cksum(17, 12, &udp), 0);
+    }
 
     #[test]
     fn unknown_protocol() {

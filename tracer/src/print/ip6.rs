@@ -504,6 +504,7 @@ fn ip6_sopt_print(out: &mut Vec<u8>, b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
+    use super::ip6_finddst;
 
     fn eth_ipv6(nh: u8, l4: &[u8]) -> Vec<u8> {
         let mut f = vec![0u8; 12];
@@ -518,6 +519,85 @@ mod tests {
         f.extend_from_slice(&a);
         f.extend_from_slice(l4);
         f
+    }
+
+    fn v6_line(v: u8, hex: &str) -> String {
+        let mut p = crate::print::ip::tests::verbose_printer(v);
+        line(&mut p, 1, &crate::print::ip::tests::unhex(hex))
+    }
+
+    #[test]
+    fn routing_and_fragment_headers() {
+        assert_eq!(
+            v6_line(
+                1,
+                concat!(
+                    "02000000000202000000000186dd60000000002c2b40fd000000000000000000000000000001fd000000000000000000",
+                    "0000000000022c0200010000000020010db8000000000000000000000009110000011234567803e807d0000c00006162",
+                    "6364"
+                )
+            ),
+            "IP6 (hlim 64, next-header Routing (43) payload length: 44) fd00::1 > fd00::2: RT6 (len=2, \
+             type=0 [Deprecated], segleft=1, rsv=0x0, [0]2001:db8::9) frag (0x12345678:0|12) 1000 > 2000: UDP, length 4\n"
+        );
+        assert_eq!(
+            v6_line(
+                1,
+                concat!(
+                    "02000000000202000000000186dd6abcdef100142c40fd000000000000000000000000000001fd000000000000000000",
+                    "000000000002110005c81234567803e807d0000c000061626364"
+                )
+            ),
+            "IP6 (class 0xab, flowlabel 0xcdef1, hlim 64, next-header Fragment (44) payload length: 20) \
+             fd00::1 > fd00::2: frag (0x12345678:1480|12)\n"
+        );
+    }
+
+    #[test]
+    fn zero_payload_length_without_jumbo_option() {
+        assert_eq!(
+            v6_line(
+                0,
+                concat!(
+                    "02000000000202000000000186dd6000000000000040fd000000000000000000000000000001fd000000000000000000",
+                    "0000000000021100c2040000000103e807d0000c000061626364"
+                )
+            ),
+            "IP6 fd00::1 > fd00::2: HBH [No valid Jumbo Payload Hop-by-Hop option found] (invalid)\n"
+        );
+    }
+
+    #[test]
+    fn routing_header_destination() {
+        let a9 = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9];
+        let mut pkt = vec![0x60, 0, 0, 0, 0, 24, 43, 64];
+        pkt.extend_from_slice(&[0; 32]);
+        pkt.extend_from_slice(&[58, 2, 0, 1, 0, 0, 0, 0]);
+        pkt.extend_from_slice(&a9);
+        assert_eq!(ip6_finddst(&pkt), Some(&a9[..]));
+        pkt[6] = 58;
+        assert_eq!(ip6_finddst(&pkt), None);
+    }
+
+    #[test]
+    fn extension_headers_never_panic() {
+        let mut p = crate::print::ip::tests::verbose_printer(1);
+        let mut x: u32 = 7;
+        for nh in [0u8, 43, 44, 60, 135] {
+            for _ in 0..300 {
+                let mut f = eth_ipv6(nh, &[]);
+                for _ in 0..48 {
+                    x = x.wrapping_mul(1103515245).wrapping_add(12345);
+                    f.push((x >> 16) as u8);
+                }
+                f[54] = [0, 43, 44, 60, 17, 58][(x % 6) as usize];
+                f[55] = (x >> 8) as u8 % 8;
+                f[19] = (x >> 4) as u8 % 64;
+                for cut in [54, 55, 56, 60, 62, 70, 80, f.len()] {
+                    assert!(line_cut(&mut p, 1, &f, cut).ends_with('\n'));
+                }
+            }
+        }
     }
 
     #[test]
