@@ -161,6 +161,16 @@ pub fn run(bin: Option<PathBuf>) -> Result<()> {
         size as f64 / (1 << 20) as f64
     );
 
+    let gnu_time = Path::new("/usr/bin/time")
+        .exists()
+        .then(|| PathBuf::from("/usr/bin/time"));
+    if gnu_time.is_none() {
+        eprintln!(
+            "xtask: bench: /usr/bin/time is missing (apt-get install time): peak RSS is wait4's, which \
+             counts this process's own peak too"
+        );
+    }
+    let rss_file = dir.join("rss.txt");
     let mut rows = Vec::new();
     for flags in FLAG_SETS {
         let mut walls: [Vec<Duration>; 2] = Default::default();
@@ -168,7 +178,16 @@ pub fn run(bin: Option<PathBuf>) -> Result<()> {
         let mut rss = [0u64; 2];
         for _ in 0..RUNS {
             for (k, prog) in [&tcpdump, &tracer].into_iter().enumerate() {
-                let mut c = Command::new(prog);
+                // A child's peak RSS starts from its parent's at the spawn (the address space
+                // it is forked or vforked from): measure it from GNU time's small process.
+                let mut c = match &gnu_time {
+                    Some(t) => {
+                        let mut c = Command::new(t);
+                        c.args(["-f", "%M", "-o"]).arg(&rss_file).arg(prog);
+                        c
+                    }
+                    None => Command::new(prog),
+                };
                 c.env("TZ", "GMT0").args(*flags).arg("-r").arg(&capture);
                 let e = child::run(&mut c, None, None, LIMIT)?;
                 if !matches!(e.code, Some(0)) {
@@ -182,7 +201,14 @@ pub fn run(bin: Option<PathBuf>) -> Result<()> {
                 }
                 walls[k].push(e.wall);
                 cpus[k].push(e.user + e.sys);
-                rss[k] = rss[k].max(e.max_rss_kib);
+                let kib = match &gnu_time {
+                    Some(_) => fs::read_to_string(&rss_file)
+                        .ok()
+                        .and_then(|t| t.trim().lines().last()?.trim().parse().ok())
+                        .unwrap_or(0),
+                    None => e.max_rss_kib,
+                };
+                rss[k] = rss[k].max(kib);
             }
         }
         let mut sums = Vec::new();

@@ -474,7 +474,7 @@ impl Runner {
         }
         if te.code != mine.ended.code && o.crashes.is_empty() {
             o.notes.push(format!(
-                "{label}: exit status {} (tracer) vs {} (tcpdump); stderr: {} | {}",
+                "{label}: tracer {} but tcpdump {}; stderr: {} | {}",
                 mine.ended.describe(),
                 te.describe(),
                 mine.stderr.lines().last().unwrap_or("").trim(),
@@ -786,6 +786,10 @@ fn summarize(opts: &Options, jobs: &[Job], outcomes: &[Outcome], skipped: &[Stri
         let _ = writeln!(report, "=== {label}: {} differing lines", o.diffs.len());
         for (k, d) in o.diffs.iter().enumerate() {
             let mut s = format!("{label} packet {} line {}", d.packet, d.line);
+            if let (Some(t), Some(m)) = (&d.tcpdump, &d.tracer) {
+                let col = t.chars().zip(m.chars()).take_while(|(a, b)| a == b).count();
+                let _ = write!(s, " column {}", col + 1);
+            }
             if !d.note.is_empty() {
                 let _ = write!(s, " ({})", d.note);
             }
