@@ -7,6 +7,7 @@
 //! would have.
 
 mod arp;
+mod dns;
 mod hex;
 mod http;
 mod icmp;
@@ -14,6 +15,7 @@ mod icmp6;
 mod ip;
 mod ip6;
 mod link;
+mod llc;
 mod names;
 pub(crate) mod out;
 mod tcp;
@@ -22,6 +24,7 @@ mod udp;
 
 use std::collections::HashMap;
 
+pub use link::linktype_description;
 use out::Out;
 
 /// Wall-clock time of a packet, UNIX epoch.
@@ -114,6 +117,12 @@ pub(crate) fn need(buf: &[u8], len: usize) -> PResult {
     if buf.len() < len { Err(Trunc) } else { Ok(()) }
 }
 
+/// Layers whose printers (tcp_print, udp_print, ip6_print) report most truncations with
+/// nd_print_trunc() and return, instead of tcpdump's longjmp: the link layer then still counts
+/// its header for `-x`. Printers that model that precisely print their marker themselves and
+/// return Ok (see [`Printer::trunc_here`]).
+const SOFT_TRUNC: &[&str] = &["tcp", "udp", "ip6"];
+
 /// libpcap's MAXIMUM_SNAPLEN.
 const MAX_SNAPLEN: u32 = 262_144;
 
@@ -176,6 +185,11 @@ pub struct Printer {
     coverage: Coverage,
     /// Reused buffer for printers that format a field before deciding to print it.
     scratch: Vec<u8>,
+    /// Packets seen so far (`-#` numbers them from 1, invalid records included).
+    count: u32,
+    /// Link-layer header length consumed before the network-layer printer was called; what
+    /// `-x` skips when that printer stops with a truncation that tcpdump does not longjmp for.
+    ll_hdr_len: usize,
 }
 
 impl Printer {
@@ -188,6 +202,8 @@ impl Printer {
             proto: "",
             coverage: Coverage::Full,
             scratch: Vec::new(),
+            count: 0,
+            ll_hdr_len: 0,
             opts,
         }
     }
@@ -200,34 +216,89 @@ impl Printer {
 
     /// Appends exactly what tcpdump prints for this packet (one or more lines, each ending in
     /// '\n') to `out`. Never panics, whatever the bytes.
+    ///
+    /// Mirrors pretty_print_packet(): the `-#` number, the record sanity checks, the time stamp,
+    /// the link-layer printer, then the `-x`/`-X`/`-A` dump of the captured bytes.
     pub fn print(&mut self, out: &mut Vec<u8>, ts: Timestamp, linktype: u32, data: &[u8], orig_len: u32) {
         self.coverage = Coverage::Full;
         self.proto = "";
+        self.count = self.count.wrapping_add(1);
+        if self.opts.number {
+            // "%5u  "
+            let n = self.count as u64;
+            let digits = n.checked_ilog10().unwrap_or(0) + 1;
+            for _ in digits..5 {
+                out.c(b' ');
+            }
+            out.u(n);
+            out.s("  ");
+        }
         if invalid_header(out, data.len(), orig_len) {
             return;
         }
         self.clock.write(out, ts, self.opts.time, self.opts.nano);
-        let r = match linktype {
-            linktype::ETHERNET => self.ether(out, data, orig_len),
-            linktype::LINUX_SLL => self.sll(out, data, orig_len),
-            linktype::LINUX_SLL2 => self.sll2(out, data, orig_len),
-            linktype::NULL | linktype::LOOP => self.null(out, data, orig_len, linktype == linktype::LOOP),
-            linktype::RAW | linktype::DLT_RAW_12 | linktype::DLT_RAW_14 | linktype::IPV4 | linktype::IPV6 => {
-                self.raw(out, data, orig_len)
-            }
-            _ => {
-                self.coverage = Coverage::Unsupported;
-                out.s("unsupported link-layer type ");
-                out.u(linktype as u64);
-                Ok(())
+        // The link-layer header length, as tcpdump's printers report it: after a longjmp for a
+        // truncated capture it stays 0, so `-x` then dumps the whole packet.
+        self.ll_hdr_len = 0;
+        let hdrlen = match self.link(out, linktype, data, orig_len) {
+            Ok(n) => n,
+            Err(Trunc) => {
+                out.s(" [|");
+                out.s(self.proto);
+                out.c(b']');
+                if SOFT_TRUNC.contains(&self.proto) {
+                    self.ll_hdr_len
+                } else {
+                    0
+                }
             }
         };
-        if r.is_err() {
-            out.s(" [|");
-            out.s(self.proto);
-            out.c(b']');
-        }
+        self.dump(out, data, hdrlen);
         out.c(b'\n');
+    }
+
+    /// The raw dump `-x`/`-xx`, `-X`/`-XX` or `-A`/`-AA` asks for (in that order of precedence),
+    /// from the network header, or from the link header when the flag is doubled.
+    fn dump(&mut self, out: &mut Vec<u8>, data: &[u8], hdrlen: usize) {
+        let o = &self.opts;
+        let (level, kind) = if o.hex_ascii > 0 {
+            (o.hex_ascii, 0)
+        } else if o.hex > 0 {
+            (o.hex, 1)
+        } else if o.ascii > 0 {
+            (o.ascii, 2)
+        } else {
+            return;
+        };
+        let bytes = if level > 1 {
+            data
+        } else {
+            match data.get(hdrlen..) {
+                Some(rest) if !rest.is_empty() => rest,
+                _ => return,
+            }
+        };
+        match kind {
+            0 => {
+                hex::hex_and_ascii(out, "\n\t", bytes, bytes.len());
+            }
+            1 => hex::hex(out, "\n\t", bytes),
+            _ => hex::ascii(out, bytes),
+        }
+    }
+
+    /// nd_print_trunc() without the longjmp: writes ` [|proto]` and lets the caller return
+    /// Ok, so the enclosing layers finish as tcpdump's do (and `-x` skips the link header).
+    pub(crate) fn trunc_here(&mut self, out: &mut Vec<u8>) {
+        out.s(" [|");
+        out.s(self.proto);
+        out.c(b']');
+    }
+
+    /// tcpdump's ndo_suppress_default_print: `-x`, `-X` and `-q` turn off the hex dump of
+    /// payloads no printer decodes.
+    pub(crate) fn suppress_default_print(&self) -> bool {
+        self.opts.hex > 0 || self.opts.hex_ascii > 0 || self.opts.quiet
     }
 
     /// Writes only the time stamp prefix (with its trailing space) in the configured format,

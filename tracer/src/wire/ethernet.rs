@@ -1,4 +1,4 @@
-//! Ethernet II header.
+//! Ethernet II header and 802.1Q tags.
 
 use super::{Truncated, be16, check_len};
 
@@ -36,6 +36,30 @@ impl<'a> Frame<'a> {
     }
 }
 
+/// Length of an 802.1Q tag after the type that announces it.
+pub const VLAN_TAG_LEN: usize = 4;
+
+/// A view of an 802.1Q tag: TCI (priority, DEI, VLAN id), then the inner length/type.
+#[derive(Debug, Clone, Copy)]
+pub struct VlanTag<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> VlanTag<'a> {
+    pub fn new_checked(buf: &'a [u8]) -> Result<Self, Truncated> {
+        check_len(buf, VLAN_TAG_LEN)?;
+        Ok(VlanTag { buf })
+    }
+    /// Tag control information: priority (3 bits), DEI (1), VLAN id (12).
+    pub fn tci(&self) -> u16 {
+        be16(self.buf, 0)
+    }
+    /// The encapsulated length/type field.
+    pub fn ethertype(&self) -> u16 {
+        be16(self.buf, 2)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +73,12 @@ mod tests {
         assert_eq!(e.ethertype(), 0x0800);
         assert_eq!(e.payload(), &[0x45, 0]);
         assert!(Frame::new_checked(&f[..13]).is_err());
+    }
+
+    #[test]
+    fn vlan_tag() {
+        let t = VlanTag::new_checked(&[0x20, 0x0a, 0x08, 0x00]).unwrap();
+        assert_eq!((t.tci(), t.ethertype()), (0x200a, 0x0800));
+        assert!(VlanTag::new_checked(&[0x20, 0x0a, 0x08]).is_err());
     }
 }
