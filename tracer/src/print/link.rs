@@ -840,6 +840,7 @@ fn ifname_of(ifindex: u32) -> Option<([u8; 16], usize)> {
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
+    use super::linktype_description;
 
     #[test]
     fn short_ethernet_is_truncated() {
@@ -857,6 +858,86 @@ mod tests {
             "07:08:09:0a:0b:0c > 01:02:03:04:05:06, ethertype Unknown (0xb104), length 16: \
              \n\t0x0000:  4142                                     AB\n"
         );
+    }
+
+    fn eth_vlan_tcp() -> Vec<u8> {
+        let tcp = [0, 1, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0x03, 0xe8, 0, 0, 0, 0];
+        let mut f = eth_ipv4(6, [10, 0, 0, 1], [10, 0, 0, 2], &tcp);
+        f.splice(12..12, [0x81, 0x00, 0x20, 0x0a]);
+        f
+    }
+
+    #[test]
+    fn vlan_with_and_without_e() {
+        let f = eth_vlan_tcp();
+        let mut p = printer();
+        assert_eq!(
+            line(&mut p, 1, &f),
+            "IP 10.0.0.1.1 > 10.0.0.2.2: Flags [S], seq 1, win 1000, length 0\n"
+        );
+        p.opts.link_header = true;
+        assert_eq!(
+            line(&mut p, 1, &f),
+            "02:00:00:00:00:01 > 02:00:00:00:00:02, ethertype 802.1Q (0x8100), length 58: vlan 10, p 1, \
+             ethertype IPv4 (0x0800), 10.0.0.1.1 > 10.0.0.2.2: Flags [S], seq 1, win 1000, length 0\n"
+        );
+        assert_eq!(
+            line_cut(&mut p, 1, &f, 16),
+            "02:00:00:00:00:01 > 02:00:00:00:00:02,  [|vlan]\n"
+        );
+    }
+
+    #[test]
+    fn hex_dump_skips_link_header_and_numbers_packets() {
+        let f = eth_vlan_tcp();
+        let mut p = printer();
+        p.opts.hex = 1;
+        p.opts.number = true;
+        let l = line(&mut p, 1, &f);
+        assert!(l.starts_with("    1  IP 10.0.0.1.1 > "), "{l}");
+        assert!(l.ends_with("length 0\n\t0x0000:  4500 0028 0001 4000 4006 0000 0a00 0001\n\t0x0010:  0a00 0002 0001 0002 0000 0001 0000 0000\n\t0x0020:  5002 03e8 0000 0000\n"), "{l}");
+        // A longjmp out of the IP header dumps from the link header (tcpdump's ll_hdr_len 0).
+        let l = line_cut(&mut p, 1, &f, 18);
+        assert_eq!(
+            l,
+            "    2   [|ip]\n\t0x0000:  0200 0000 0002 0200 0000 0001 8100 200a\n\t0x0010:  0800\n"
+        );
+        // -x and -q suppress the dump of unknown payloads.
+        let mut g = vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0xb1, 0x04, b'A'];
+        assert_eq!(
+            line(&mut p, 1, &g),
+            "    3  07:08:09:0a:0b:0c > 01:02:03:04:05:06, ethertype Unknown (0xb104), length 15: \n\t0x0000:  41\n"
+        );
+        g.push(b'\r');
+        p.opts.hex = 0;
+        p.opts.ascii = 2;
+        assert_eq!(
+            line(&mut p, 1, &g),
+            "    4  07:08:09:0a:0b:0c > 01:02:03:04:05:06, ethertype Unknown (0xb104), length 16: \
+             \n\t0x0000:  410d                                     A.\n........\t\n....A\n"
+        );
+    }
+
+    #[test]
+    fn null_and_raw_headers() {
+        let mut p = printer();
+        p.opts.link_header = true;
+        assert_eq!(line(&mut p, 0, &[7, 0, 0, 0, 1]), "AF ISO (7), length 5: \n");
+        assert_eq!(
+            line(&mut p, 0, &[99, 0, 0, 0, 1]),
+            "AF Unknown (99), length 5: \n\t0x0000:  01                                       .\n"
+        );
+        assert_eq!(line(&mut p, 101, &[0x75]), "ip: unknown ip 7\n");
+        p.opts.quiet = true;
+        assert_eq!(line(&mut p, 0, &[99, 0, 0, 0, 1]), "Unknown AF 99, length 5: \n");
+    }
+
+    #[test]
+    fn linktype_names() {
+        assert_eq!(linktype_description(1), "EN10MB (Ethernet)");
+        assert_eq!(linktype_description(276), "LINUX_SLL2 (Linux cooked v2)");
+        assert_eq!(linktype_description(101), "RAW (Raw IP)");
+        assert_eq!(linktype_description(14), "14");
     }
 
     #[test]

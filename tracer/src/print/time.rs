@@ -26,8 +26,13 @@ impl Clock {
                 out.c(b' ');
             }
             TimeFormat::Epoch => {
-                out.u((ts.sec as u32) as u64);
-                frac(out, ts, nano);
+                // ts_unix_print(): times past 2038 (bit 31 set) are refused.
+                if (ts.sec as u32) & 0x8000_0000 != 0 {
+                    out.s("[Error converting time]");
+                } else {
+                    out.u((ts.sec as u32) as u64);
+                    frac(out, ts, nano);
+                }
                 out.c(b' ');
             }
             TimeFormat::Delta | TimeFormat::SinceFirst => {
@@ -150,5 +155,12 @@ mod tests {
         o.clear();
         c.write(&mut o, t2, TimeFormat::Epoch, true);
         assert_eq!(o, b"101.000001000 ");
+        o.clear();
+        let late = Timestamp {
+            sec: 3_925_831_768,
+            nsec: 0,
+        };
+        c.write(&mut o, late, TimeFormat::Epoch, false);
+        assert_eq!(o, b"[Error converting time] ");
     }
 }
