@@ -88,7 +88,8 @@ fn fetch_token(data: &[u8], mut idx: usize, len: usize) -> Option<(usize, usize,
 }
 
 impl Printer {
-    /// http_print(): `HTTP`, then `: ` and the first line for requests and responses.
+    /// http_print(): `HTTP`, then for requests and responses `: ` and the first line, or with
+    /// -v `, length: N` and every line of text, each on a line of its own.
     pub(super) fn http(&mut self, out: &mut Vec<u8>, data: &[u8], len: usize) -> PResult {
         self.proto = "http";
         let mut print_this = false;
@@ -105,7 +106,21 @@ impl Printer {
             }
         }
         out.s("HTTP");
-        if print_this {
+        if !print_this {
+            return Ok(());
+        }
+        if self.opts.verbose > 0 {
+            // Verbose: every line, each on its own tab-indented line.
+            out.s(", length: ");
+            out.u(len as u64);
+            let mut idx = 0;
+            while idx < len {
+                match self.txt_line(out, "\n\t", data, idx, len)? {
+                    0 => break,
+                    eol => idx = eol,
+                }
+            }
+        } else {
             self.txt_line(out, ": ", data, 0, len)?;
         }
         Ok(())

@@ -8,6 +8,7 @@
 
 mod arp;
 mod dns;
+mod dns;
 mod hex;
 mod http;
 mod icmp;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::ip::IpInfo;
+use super::ip::{IpInfo, cksum_shouldbe};
 use super::out::Out;
 use super::{Coverage, PResult, Printer, Trunc, need};
 use crate::wire::tcp::{self, opt};
@@ -122,25 +122,53 @@ fn lookup<K: std::hash::Hash + Eq>(map: &mut HashMap<K, (u32, u32)>, key: K, fla
 enum App {
     None,
     Http,
+    /// Telnet: decoded only when the segment starts with IAC.
+    Telnet,
+    /// SSH: the version line, when the segment starts with one.
+    Ssh,
+    Dns,
+    /// ONC RPC to or from the NFS port (decoded only for calls to it and replies from it).
+    Nfs,
     /// A decoder we do not implement.
     Other,
 }
 
+const NFS_PORT: u16 = 2049;
+
 fn app_for(sport: u16, dport: u16) -> App {
     let either = |p: u16| sport == p || dport == p;
-    // The order of tcp_print()'s port tests: the first match wins.
-    const BEFORE_HTTP: [u16; 13] = [23, 25, 43, 179, 1723, 6379, 22, 139, 445, 10288, 6633, 6653, 21];
-    const AFTER_HTTP: [u16; 7] = [554, 8554, 53, 639, 323, 646, 2049];
-    if BEFORE_HTTP.iter().any(|&p| either(p)) {
+    // The order of tcp_print()'s port tests: the first match wins. (139 and 445 are decoded
+    // only in builds with SMB support, which 4.99.3 packages lack.)
+    const BEFORE_SSH: [u16; 5] = [25, 43, 179, 1723, 6379];
+    const BEFORE_HTTP: [u16; 4] = [10288, 6633, 6653, 21];
+    const BEFORE_DNS: [u16; 2] = [554, 8554];
+    const AFTER_DNS: [u16; 3] = [639, 323, 646];
+    if either(TELNET_PORT) {
+        App::Telnet
+    } else if BEFORE_SSH.iter().any(|&p| either(p)) {
+        App::Other
+    } else if either(SSH_PORT) {
+        App::Ssh
+    } else if BEFORE_HTTP.iter().any(|&p| either(p)) {
         App::Other
     } else if either(80) || either(8080) {
         App::Http
-    } else if AFTER_HTTP.iter().any(|&p| either(p)) {
+    } else if BEFORE_DNS.iter().any(|&p| either(p)) {
         App::Other
+    } else if either(DOMAIN_PORT) {
+        App::Dns
+    } else if AFTER_DNS.iter().any(|&p| either(p)) {
+        App::Other
+    } else if either(NFS_PORT) {
+        App::Nfs
     } else {
         App::None
     }
 }
+
+const TELNET_PORT: u16 = 23;
+const SSH_PORT: u16 = 22;
+const DOMAIN_PORT: u16 = 53;
 
 impl Printer {
     pub(super) fn tcp(&mut self, out: &mut Vec<u8>, data: &[u8], length: usize, info: IpInfo<'_>) -> PResult {
@@ -177,6 +205,14 @@ impl Printer {
             out.s(" - too short, < 20]");
             return Ok(());
         }
+        if self.opts.quiet {
+            out.s("tcp ");
+            out.u((length as u32).wrapping_sub(hlen as u32) as u64);
+            if hlen > length {
+                self.tcp_too_long(out, hlen, length);
+            }
+            return Ok(());
+        }
         let flags = h.flags();
         out.s("Flags [");
         if flags == 0 {
@@ -194,15 +230,27 @@ impl Printer {
             (seq, ack, thseq, thack, rev) = self.tcp_seq.relative(&info, sport, dport, flags, seq, ack);
         }
         if hlen > length {
-            out.s(" [bad hdr length ");
-            out.u(hlen as u64);
-            out.s(" - too long, > ");
-            out.u(length as u64);
-            out.c(b']');
+            self.tcp_too_long(out, hlen, length);
             return Ok(());
         }
+        if self.opts.verbose > 0 && !info.fragmented {
+            // The checksum is checked only when the whole segment was captured.
+            if let Some(seg) = data.get(..length) {
+                let sum = info.nextproto_cksum(ipproto::TCP, length as u32, seg);
+                let tcp_sum = h.checksum();
+                out.s(", cksum 0x");
+                out.x_pad(tcp_sum as u64, 4);
+                if sum != 0 {
+                    out.s(" (incorrect -> 0x");
+                    out.x_pad(cksum_shouldbe(tcp_sum, sum) as u64, 4);
+                    out.c(b')');
+                } else {
+                    out.s(" (correct)");
+                }
+            }
+        }
         let length = length - hlen;
-        if length > 0 || flags & (tcp::SYN | tcp::FIN | tcp::RST) != 0 {
+        if self.opts.verbose > 1 || length > 0 || flags & (tcp::SYN | tcp::FIN | tcp::RST) != 0 {
             out.s(", seq ");
             out.u(seq as u64);
             if length > 0 {
@@ -241,17 +289,79 @@ impl Printer {
             return Err(Trunc);
         }
         let payload = &data[hlen..];
+        if flags & tcp::RST != 0 && self.opts.verbose > 0 {
+            rst_data(out, payload, length);
+            return Ok(());
+        }
         match app_for(sport, dport) {
             App::None => Ok(()),
             App::Http => {
                 out.s(": ");
                 self.http(out, payload, length)
             }
+            App::Telnet => {
+                if payload.first().is_none_or(|&c| c == 0xff) {
+                    self.limit(Coverage::UpToLength);
+                }
+                Ok(())
+            }
+            App::Ssh => self.ssh(out, payload, length),
+            App::Dns => self.domain(out, payload, length, true),
+            App::Nfs => {
+                // tcpdump decodes RPC only for a call to, or a reply from, port 2049.
+                let dir = get_be32(payload, 8);
+                if length >= 4
+                    && payload.len() >= 4
+                    && ((dport == NFS_PORT && dir == Some(0)) || (sport == NFS_PORT && dir == Some(1)))
+                {
+                    self.limit(Coverage::UpToLength);
+                }
+                Ok(())
+            }
             App::Other => {
                 self.limit(Coverage::UpToLength);
                 Ok(())
             }
         }
+    }
+
+    /// ssh_print(): `: SSH: ` and the version line, when the segment starts with a complete one.
+    fn ssh(&mut self, out: &mut Vec<u8>, payload: &[u8], len: usize) -> PResult {
+        self.proto = "ssh";
+        for (i, &want) in b"SSH-".iter().enumerate() {
+            if *payload.get(i).ok_or(Trunc)? != want {
+                return Ok(());
+            }
+        }
+        let mut idx = 4;
+        while idx < len {
+            let c = *payload.get(idx).ok_or(Trunc)?;
+            if c == b'\n' {
+                break;
+            } else if c == b'\r' {
+                if idx + 1 >= len || *payload.get(idx + 1).ok_or(Trunc)? != b'\n' {
+                    return Ok(());
+                }
+                break;
+            } else if !(0x20..=0x7e).contains(&c) {
+                return Ok(());
+            }
+            idx += 1;
+        }
+        if idx >= len {
+            return Ok(());
+        }
+        out.s(": SSH: ");
+        out.b(&payload[..idx]);
+        Ok(())
+    }
+
+    fn tcp_too_long(&mut self, out: &mut Vec<u8>, hlen: usize, length: usize) {
+        out.s(" [bad hdr length ");
+        out.u(hlen as u64);
+        out.s(" - too long, > ");
+        out.u(length as u64);
+        out.c(b']');
     }
 
     /// The `, options [...]` part. `Stop` means the line ends here (bad option or truncation
@@ -277,7 +387,9 @@ impl Printer {
                     return Ok(self.bad_opt(out, ch));
                 }
                 if need(data, cp + l).is_err() {
-                    out.s(" [|tcp]");
+                    out.s(" [|");
+                    out.s(self.proto);
+                    out.c(b']');
                     if ch {
                         out.c(b'>');
                     }
@@ -423,9 +535,13 @@ impl Printer {
                 opt::MPTCP => {
                     datalen = len - 2;
                     lencheck!(datalen);
-                    // mptcp_print() is not implemented: the option's text differs.
-                    self.limit(Coverage::Unsupported);
-                    let _ = flags;
+                    // mptcp_print() sees the option from its kind byte and names its own
+                    // layer for any later truncation marker.
+                    self.proto = "mptcp";
+                    let o = data.get(cp - 2..cp + datalen).ok_or(Trunc)?;
+                    if !self.mptcp(out, o, flags) {
+                        return Ok(self.bad_opt(out, ch));
+                    }
                 }
                 opt::FASTOPEN => {
                     datalen = len - 2;
@@ -487,6 +603,37 @@ impl Printer {
     }
 }
 
+/// print_tcp_rst_data(): up to 30 bytes of the text a RST carries, `[!RST` when the capture
+/// holds less than the segment.
+fn rst_data(out: &mut Vec<u8>, payload: &[u8], length: usize) {
+    out.s(if payload.len() >= length { " [RST" } else { " [!RST" });
+    let mut n = length;
+    if n > MAX_RST_DATA_LEN {
+        n = MAX_RST_DATA_LEN;
+        out.c(b'+');
+    }
+    out.c(b' ');
+    for &c in payload.iter().take(n) {
+        print_char(out, c);
+    }
+    out.c(b']');
+}
+
+const MAX_RST_DATA_LEN: usize = 30;
+
+/// fn_print_char(): `M-` for the high bit, `^X` for control characters.
+pub(super) fn print_char(out: &mut Vec<u8>, mut c: u8) {
+    if !c.is_ascii() {
+        c &= 0x7f;
+        out.s("M-");
+    }
+    if !(0x20..=0x7e).contains(&c) {
+        c ^= 0x40;
+        out.c(b'^');
+    }
+    out.c(c);
+}
+
 enum OptEnd {
     Done,
     Stop,
@@ -494,6 +641,267 @@ enum OptEnd {
 
 fn hlen_of(data: &[u8]) -> usize {
     data.get(12).map(|b| (b >> 4) as usize * 4).unwrap_or(0)
+}
+
+/// MPTCP subtypes, by number (mptcp_options[]); larger ones are "unknown".
+const MPTCP_SUBTYPES: [&str; 9] = [
+    "capable",
+    "join",
+    "dss",
+    "add-addr",
+    "rem-addr",
+    "prio",
+    "fail",
+    "fast-close",
+    "unknown",
+];
+
+impl Printer {
+    /// mptcp_print() (RFC 8684) on the whole option `o` (kind and length bytes included); false
+    /// when tcpdump reports `[bad opt]`.
+    fn mptcp(&mut self, out: &mut Vec<u8>, o: &[u8], flags: u8) -> bool {
+        let len = o.len();
+        if len < 3 {
+            return false;
+        }
+        let sub = ((o[2] >> 4) as usize).min(MPTCP_SUBTYPES.len() - 1);
+        out.c(b' ');
+        out.u(len as u64);
+        out.c(b' ');
+        out.s(MPTCP_SUBTYPES[sub]);
+        let be64 = |off: usize| -> u64 {
+            o.get(off..off + 8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0)
+        };
+        let be32 = |off: usize| get_be32(o, off).unwrap_or(0);
+        let byte = |off: usize| o.get(off).copied().unwrap_or(0);
+        let syn = flags & tcp::SYN != 0;
+        let ack_only = flags & (tcp::SYN | tcp::ACK) == tcp::ACK;
+        match sub {
+            0 => {
+                // MP_CAPABLE
+                if !((len == 12 || len == 4) && syn) && !((len == 20 || len == 22) && ack_only) {
+                    return false;
+                }
+                let version = byte(2) & 0xf;
+                if version > 1 {
+                    out.s(" Unknown Version (");
+                    out.u(version as u64);
+                    out.c(b')');
+                    return true;
+                }
+                out.s(" v");
+                out.u(version as u64);
+                if byte(3) & 0x80 != 0 {
+                    out.s(" csum");
+                }
+                if len == 12 || len >= 20 {
+                    out.s(" {0x");
+                    out.x(be64(4));
+                    if len >= 20 {
+                        out.s(",0x");
+                        out.x(be64(12));
+                    }
+                    out.c(b'}');
+                }
+            }
+            1 => {
+                // MP_JOIN
+                if !(len == 12 && syn)
+                    && !(len == 16 && flags & (tcp::SYN | tcp::ACK) == tcp::SYN | tcp::ACK)
+                    && !(len == 24 && flags & tcp::ACK != 0)
+                {
+                    return false;
+                }
+                if len != 24 {
+                    if byte(2) & 0x01 != 0 {
+                        out.s(" backup");
+                    }
+                    out.s(" id ");
+                    out.u(byte(3) as u64);
+                }
+                match len {
+                    12 => {
+                        out.s(" token 0x");
+                        out.x(be32(4) as u64);
+                        out.s(" nonce 0x");
+                        out.x(be32(8) as u64);
+                    }
+                    16 => {
+                        out.s(" hmac 0x");
+                        out.x(be64(4));
+                        out.s(" nonce 0x");
+                        out.x(be32(12) as u64);
+                    }
+                    _ => {
+                        out.s(" hmac 0x");
+                        for &b in o.get(4..24).unwrap_or(&[]) {
+                            out.x_pad(b as u64, 2);
+                        }
+                    }
+                }
+            }
+            2 => {
+                // DSS
+                if len < 4 || syn {
+                    return false;
+                }
+                let f = byte(3);
+                if f & 0x10 != 0 {
+                    out.s(" fin");
+                }
+                let mut p = 4usize;
+                let mut left = len - 4;
+                if f & 0x01 != 0 {
+                    out.s(" ack ");
+                    if f & 0x02 != 0 {
+                        if left < 8 {
+                            return false;
+                        }
+                        out.u(be64(p));
+                        p += 8;
+                        left -= 8;
+                    } else {
+                        if left < 4 {
+                            return false;
+                        }
+                        out.u(be32(p) as u64);
+                        p += 4;
+                        left -= 4;
+                    }
+                }
+                if f & 0x04 != 0 {
+                    out.s(" seq ");
+                    if f & 0x08 != 0 {
+                        if left < 8 {
+                            return false;
+                        }
+                        out.u(be64(p));
+                        p += 8;
+                        left -= 8;
+                    } else {
+                        if left < 4 {
+                            return false;
+                        }
+                        out.u(be32(p) as u64);
+                        p += 4;
+                        left -= 4;
+                    }
+                    if left < 4 {
+                        return false;
+                    }
+                    out.s(" subseq ");
+                    out.u(be32(p) as u64);
+                    p += 4;
+                    left -= 4;
+                    if left < 2 {
+                        return false;
+                    }
+                    out.s(" len ");
+                    out.u(get_be16(o, p).unwrap_or(0) as u64);
+                    p += 2;
+                    left -= 2;
+                    if left >= 2 {
+                        out.s(" csum 0x");
+                        out.x(get_be16(o, p).unwrap_or(0) as u64);
+                        left -= 2;
+                    }
+                }
+                if left != 0 {
+                    return false;
+                }
+            }
+            3 => {
+                // ADD_ADDR
+                if ![8, 10, 16, 18, 20, 22, 28, 30].contains(&len) {
+                    return false;
+                }
+                out.c(b' ');
+                out.s(match byte(2) & 0xf {
+                    0x6 => "v0-ip6",
+                    0x4 => "v0-ip4",
+                    0x1 => "v1-echo",
+                    0x0 => "v1",
+                    _ => "[bad version/echo]",
+                });
+                out.s(" id ");
+                out.u(byte(3) as u64);
+                if len <= 18 {
+                    out.c(b' ');
+                    self.ipaddr(out, o.get(4..8).unwrap_or(&[]));
+                    if len == 10 || len == 18 {
+                        out.c(b':');
+                        out.u(get_be16(o, 8).unwrap_or(0) as u64);
+                    }
+                    if len == 16 {
+                        out.s(" hmac 0x");
+                        out.x(be64(8));
+                    }
+                    if len == 18 {
+                        out.s(" hmac 0x");
+                        out.x(be64(10));
+                    }
+                } else {
+                    out.c(b' ');
+                    self.ip6addr(out, o.get(4..20).unwrap_or(&[]));
+                    if len == 22 || len == 30 {
+                        out.c(b':');
+                        out.u(get_be16(o, 20).unwrap_or(0) as u64);
+                    }
+                    if len == 28 {
+                        out.s(" hmac 0x");
+                        out.x(be64(20));
+                    }
+                    if len == 30 {
+                        out.s(" hmac 0x");
+                        out.x(be64(22));
+                    }
+                }
+            }
+            4 => {
+                // REMOVE_ADDR
+                if len < 4 {
+                    return false;
+                }
+                out.s(" id");
+                for &b in &o[3..] {
+                    out.c(b' ');
+                    out.u(b as u64);
+                }
+            }
+            5 => {
+                // MP_PRIO
+                if len != 3 && len != 4 {
+                    return false;
+                }
+                out.s(if byte(2) & 0x01 != 0 { " backup" } else { " non-backup" });
+                if len == 4 {
+                    out.s(" id ");
+                    out.u(byte(3) as u64);
+                }
+            }
+            6 => {
+                // MP_FAIL
+                if len != 12 {
+                    return false;
+                }
+                out.s(" seq ");
+                out.u(be64(4));
+            }
+            7 => {
+                // MP_FASTCLOSE
+                if len != 12 {
+                    return false;
+                }
+                out.s(" key 0x");
+                out.x(be64(4));
+            }
+            _ => {}
+        }
+        true
+    }
 }
 
 /// print_tcp_fastopen_option().
