@@ -8,7 +8,6 @@
 
 mod arp;
 mod dns;
-mod dns;
 mod hex;
 mod http;
 mod icmp;
