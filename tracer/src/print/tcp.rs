@@ -996,6 +996,62 @@ mod tests {
         );
     }
 
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn verbose_checksum_and_rst_text() {
+        // tcpdump 4.99.3 -v prints exactly this for the frame.
+        let f = hex(
+            "02000000000202000000000108004500003a00014000400626bb0a0000010a000002005004d20000004d000000585014ffff3a2c\
+             0000436f6e6e656374696f6e2072656675736564",
+        );
+        let mut p = Printer::new(PrintOptions {
+            time: TimeFormat::None,
+            numeric: true,
+            verbose: 1,
+            ..Default::default()
+        });
+        let out = line(&mut p, 1, &f);
+        assert!(
+            out.ends_with(
+                "\n    10.0.0.1.80 > 10.0.0.2.1234: Flags [R.], cksum 0x3a2c (correct), seq 77:95, ack 88, win 65535, \
+                 length 18 [RST Connection refused]\n"
+            ),
+            "{out}"
+        );
+        let mut bad = f.clone();
+        bad[51] ^= 1;
+        assert!(line(&mut p, 1, &bad).contains("cksum 0x3a2d (incorrect -> 0x3a2c), seq"));
+        let mut q = printer();
+        assert!(line(&mut q, 1, &f).ends_with("length 18: HTTP\n"));
+        let mut quiet = Printer::new(PrintOptions {
+            time: TimeFormat::None,
+            numeric: true,
+            quiet: true,
+            ..Default::default()
+        });
+        assert_eq!(line(&mut quiet, 1, &f), "IP 10.0.0.1.80 > 10.0.0.2.1234: tcp 18\n");
+    }
+
+    #[test]
+    fn mptcp_dss() {
+        let f = hex(
+            "02000000000202000000000108004500004000014000400626b50a0000010a000002139817700000000b00000016b018ffffcd5e\
+             000001011e122005000001000000020000000001001001010000",
+        );
+        let mut p = printer();
+        assert_eq!(
+            line(&mut p, 1, &f),
+            "IP 10.0.0.1.5016 > 10.0.0.2.6000: Flags [P.], ack 22, win 65535, options [nop,nop,mptcp 18 dss ack 256 \
+             seq 512 subseq 1 len 16,nop,nop,eol], length 0\n"
+        );
+    }
+
     #[test]
     fn truncated_header() {
         let mut p = printer();

@@ -154,7 +154,7 @@ impl Printer {
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
-    use crate::print::Coverage;
+    use crate::print::{Coverage, PrintOptions, Printer, TimeFormat};
 
     #[test]
     fn plain_and_bad_length() {
@@ -184,9 +184,70 @@ mod tests {
             17,
             [10, 0, 0, 1],
             [10, 0, 0, 2],
-            &[0, 53, 0x30, 0x3a, 0, 12, 0, 0, 1, 2, 3, 4],
+            &[0, 123, 0x30, 0x3a, 0, 12, 0, 0, 1, 2, 3, 4],
         );
         line(&mut p, 1, &f);
         assert_eq!(p.last_coverage(), Coverage::Unsupported);
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn verbose(v: u8) -> Printer {
+        Printer::new(PrintOptions {
+            time: TimeFormat::None,
+            numeric: true,
+            verbose: v,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn checksums_need_vv_over_ipv4() {
+        // Expected lines are tcpdump 4.99.3's for the same frames.
+        let bad = hex("02000000000202000000000108004500002100014000401126c90a0000010a00000213881770000dbeef68656c6c6f");
+        let none =
+            hex("02000000000202000000000108004500002100014000401126c90a0000010a00000213881770000d000068656c6c6f");
+        let mut p = verbose(1);
+        assert!(line(&mut p, 1, &bad).ends_with("\n    10.0.0.1.5000 > 10.0.0.2.6000: UDP, length 5\n"));
+        let mut p = verbose(2);
+        assert!(
+            line(&mut p, 1, &bad)
+                .ends_with("\n    10.0.0.1.5000 > 10.0.0.2.6000: [bad udp cksum 0xbeef -> 0x7d07!] UDP, length 5\n")
+        );
+        assert!(line(&mut p, 1, &none).ends_with("\n    10.0.0.1.5000 > 10.0.0.2.6000: [no cksum] UDP, length 5\n"));
+    }
+
+    #[test]
+    fn dns_on_port_53() {
+        let q = hex(
+            "02000000000202000000000108004500003900014000401126b10a0000010a0000029c40003500256d8a12340100000100000000\
+             0000076578616d706c6503636f6d0000010001",
+        );
+        let mut p = printer();
+        assert_eq!(
+            line(&mut p, 1, &q),
+            "IP 10.0.0.1.40000 > 10.0.0.2.53: 4660+ A? example.com. (29)\n"
+        );
+        assert_eq!(p.last_coverage(), Coverage::Full);
+        let r = hex(
+            "02000000000202000000000108004500005900014000401126910a0000010a0000029c4000350045efbf12348180000100020000\
+             0000076578616d706c6503636f6d0000010001c00c0001000100000e1000045db8d822c00c0001000100000e1000045db8d823",
+        );
+        let mut p = verbose(1);
+        assert!(
+            line(&mut p, 1, &r)
+                .ends_with(": 4660 2/0/0 example.com. A 93.184.216.34, example.com. A 93.184.216.35 (61)\n")
+        );
+        // A record whose fixed part was not captured ends the list without a marker.
+        let mut p = printer();
+        assert_eq!(
+            line_cut(&mut p, 1, &r, r.len() - 10),
+            "IP 10.0.0.1.40000 > 10.0.0.2.53: 4660 2/0/0 A 93.184.216.34, (61)\n"
+        );
     }
 }
