@@ -1,5 +1,5 @@
 //! DNS (print-domain.c): the one-line summary of queries and responses tcpdump prints for
-//! port 53, over UDP and TCP.
+//! port 53, over UDP and TCP, and for multicast DNS on UDP port 5353.
 
 use super::out::Out;
 use super::tcp::print_char;
@@ -212,6 +212,8 @@ fn dhu_name(a: u8) -> Option<&'static str> {
 /// into it and may run past its end (tcpdump's pointers past `snapend`).
 struct Msg<'a> {
     buf: &'a [u8],
+    /// Multicast DNS (port 5353): the top bit of a class is a flag.
+    mdns: bool,
 }
 
 impl Msg<'_> {
@@ -272,7 +274,14 @@ fn printn(out: &mut Vec<u8>, m: &Msg<'_>, cp: usize, n: usize) -> bool {
 
 impl Printer {
     /// domain_print(): `id[op][flags] ... (length)`; `data` is the UDP or TCP payload.
-    pub(super) fn domain(&mut self, out: &mut Vec<u8>, data: &[u8], length: usize, over_tcp: bool) -> PResult {
+    pub(super) fn domain(
+        &mut self,
+        out: &mut Vec<u8>,
+        data: &[u8],
+        length: usize,
+        over_tcp: bool,
+        mdns: bool,
+    ) -> PResult {
         self.proto = "domain";
         let mut length = length;
         let mut data = data;
@@ -302,7 +311,7 @@ impl Printer {
             out.s(" < 12] (invalid)");
             return Ok(());
         }
-        let m = Msg { buf: data };
+        let m = Msg { buf: data, mdns };
         if !m.has(0, 12) {
             return Err(Trunc);
         }
@@ -498,9 +507,13 @@ impl Printer {
                 out.u(t as u64);
             }
         }
-        let class = m.u16(cp + 2)?;
+        let qclass = m.u16(cp + 2)?;
+        let class = if m.mdns { qclass & !0x8000 } else { qclass };
         if class != C_IN {
             self.class(out, class);
+        }
+        if m.mdns {
+            out.s(if qclass & 0x8000 != 0 { " (QU)" } else { " (QM)" });
         }
         out.s("? ");
         Ok(self.fqdn(out, m, np)?.map(|c| c + 4))
@@ -535,10 +548,14 @@ impl Printer {
             return Ok(Some(m.end()));
         };
         let typ = m.u16(cp)?;
-        let class = m.u16(cp + 2)?;
+        let rclass = m.u16(cp + 2)?;
+        let class = if m.mdns { rclass & !0x8000 } else { rclass };
         cp += 4;
         if class != C_IN && typ != T_OPT {
             self.class(out, class);
+        }
+        if m.mdns && rclass & 0x8000 != 0 {
+            out.s(" (Cache flush)");
         }
         let mut opt_flags = 0;
         if typ == T_OPT {

@@ -306,7 +306,7 @@ impl Printer {
                 Ok(())
             }
             App::Ssh => self.ssh(out, payload, length),
-            App::Dns => self.domain(out, payload, length, true),
+            App::Dns => self.domain(out, payload, length, true, false),
             App::Nfs => {
                 // tcpdump decodes RPC only for a call to, or a reply from, port 2049.
                 let dir = get_be32(payload, 8);

@@ -35,6 +35,7 @@ fn decoded_by_tcpdump(sport: u16, dport: u16, payload: &[u8]) -> bool {
 
 const NFS_PORT: u16 = 2049;
 const DOMAIN_PORT: u16 = 53;
+const MDNS_PORT: u16 = 5353;
 
 impl Printer {
     /// The -v checksum verdict: for IPv4 only with -vv (a zero checksum means none was sent),
@@ -128,15 +129,17 @@ impl Printer {
         let payload = &data[udp::HEADER_LEN..];
         let decoded = !self.opts.quiet && decoded_by_tcpdump(sport, dport, payload);
         let dns = decoded && (sport == DOMAIN_PORT || dport == DOMAIN_PORT);
-        if decoded && !dns {
+        // 4.99.3 tests multicast DNS right after port 53, before any other port.
+        let mdns = decoded && !dns && (sport == MDNS_PORT || dport == MDNS_PORT);
+        if decoded && !dns && !mdns {
             // The decoder's text replaces `UDP, length N`: what follows is a best effort.
             self.limit(Coverage::Unsupported);
         }
         if self.opts.verbose > 0 && !info.fragmented {
             self.udp_cksum(out, data, length, &info);
         }
-        if dns {
-            return self.domain(out, payload, length, false);
+        if dns || mdns {
+            return self.domain(out, payload, length, false, mdns);
         }
         if ulen > length && !info.fragmented {
             out.s("UDP, bad length ");
