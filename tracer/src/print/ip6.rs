@@ -137,6 +137,7 @@ impl Printer {
         let mut found_extension_header = false;
         let mut found_jumbo = false;
         let mut fragmented = false;
+        let mut found_hbh = false;
         while cp < data.len() {
             if (len as usize) < advance {
                 return Err(Trunc);
@@ -152,6 +153,15 @@ impl Printer {
             }
             let step = match nh {
                 ipproto::HOPOPTS => {
+                    if found_hbh {
+                        out.s("[The Hop-by-Hop Options header was already found] (invalid)");
+                        return Ok(());
+                    }
+                    if cp != ipv6::HEADER_LEN {
+                        out.s("[The Hop-by-Hop Options header don't follow the IPv6 header] (invalid)");
+                        return Ok(());
+                    }
+                    found_hbh = true;
                     let step = self.hbhopt(out, data, cp, &mut found_jumbo, &mut payload_len)?;
                     if payload_len == 0 && !found_jumbo {
                         out.s("[No valid Jumbo Payload Hop-by-Hop option found] (invalid)");
@@ -231,7 +241,9 @@ impl Printer {
         self.proto = "hbhopt";
         let hlen = (get_u8(data, cp + 1).ok_or(Trunc)? as usize + 1) << 3;
         if data.len() < cp + hlen {
-            return Err(Trunc);
+            // A local `goto trunc`, not a longjmp: ip6_print goes on to the jumbo check.
+            out.s(" [|hbhopt]");
+            return Ok(None);
         }
         out.s("HBH ");
         if !self.ip6_opt_process(out, &data[cp + 2..cp + hlen], Some((found_jumbo, payload_len))) {
