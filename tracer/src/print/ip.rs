@@ -19,8 +19,16 @@ pub(crate) struct IpInfo<'a> {
     /// header (type 0/2; segment 0 of type 4), otherwise `dst`.
     pub cksum_dst: &'a [u8],
     /// ip_len (IPv4 total length) or ip6_plen (IPv6 payload length) as in the header.
+    #[allow(
+        dead_code,
+        reason = "for the transport printers, as tcpdump hands them the IP header"
+    )]
     pub ip_len: u16,
     /// ip_ttl / ip6_hlim.
+    #[allow(
+        dead_code,
+        reason = "for the transport printers, as tcpdump hands them the IP header"
+    )]
     pub ttl: u8,
 }
 
@@ -535,15 +543,9 @@ impl Printer {
             }
             match code {
                 ipopt::EOL => return Ok(true),
-                ipopt::TS => {
-                    if !self.ip_printts(out, data, cp, option_len as u32)? {
-                        return Ok(false);
-                    }
-                }
-                ipopt::RR | ipopt::SSRR | ipopt::LSRR => {
-                    if !self.ip_printroute(out, data, cp, option_len as u32)? {
-                        return Ok(false);
-                    }
+                ipopt::TS if !self.ip_printts(out, data, cp, option_len as u32)? => return Ok(false),
+                ipopt::RR | ipopt::SSRR | ipopt::LSRR if !self.ip_printroute(out, data, cp, option_len as u32)? => {
+                    return Ok(false);
                 }
                 ipopt::RA => {
                     if option_len < 4 {

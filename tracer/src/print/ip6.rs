@@ -29,7 +29,7 @@ pub(crate) fn ip6_finddst(pkt: &[u8]) -> Option<&[u8]> {
                 let len = *pkt.get(cp + 1)? as usize;
                 pkt.get(cp..cp + 4)?;
                 return match pkt.get(cp + 2)? {
-                    0 | 2 if len % 2 == 0 => {
+                    0 | 2 if len.is_multiple_of(2) => {
                         // The addresses start after the 8-byte fixed part; use the last one
                         // captured (tcpdump stops at the first missing one).
                         let mut last = None;
@@ -41,7 +41,7 @@ pub(crate) fn ip6_finddst(pkt: &[u8]) -> Option<&[u8]> {
                         }
                         last
                     }
-                    4 if len % 2 == 0 => pkt.get(cp + 8..cp + 24),
+                    4 if len.is_multiple_of(2) => pkt.get(cp + 8..cp + 24),
                     _ => None,
                 };
             }
