@@ -1,4 +1,5 @@
-//! HTTP first-line summary (print-http.c via util-print.c txtproto_print()).
+//! Text protocols over TCP (util-print.c txtproto_print()): HTTP (print-http.c), RTSP,
+//! SMTP, FTP and whois.
 
 use super::out::Out;
 use super::{PResult, Printer, Trunc};
@@ -43,6 +44,21 @@ const METHODS: [&str; 38] = [
     "RPC_CONNECT",
     "VERSION-CONTROL",
     "BASELINE-CONTROL",
+];
+
+/// rtspcmds.
+const RTSP_METHODS: [&str; 11] = [
+    "DESCRIBE",
+    "ANNOUNCE",
+    "GET_PARAMETER",
+    "OPTIONS",
+    "PAUSE",
+    "PLAY",
+    "RECORD",
+    "REDIRECT",
+    "SETUP",
+    "SET_PARAMETER",
+    "TEARDOWN",
 ];
 
 const MAX_TOKEN: usize = 128;
@@ -92,10 +108,33 @@ impl Printer {
     /// -v `, length: N` and every line of text, each on a line of its own.
     pub(super) fn http(&mut self, out: &mut Vec<u8>, data: &[u8], len: usize) -> PResult {
         self.proto = "http";
-        let mut print_this = false;
-        if let Some((s, e, next)) = fetch_token(data, 0, len) {
+        self.txtproto(out, data, len, "HTTP", Some(&METHODS))
+    }
+
+    /// rtsp_print(): as HTTP, with RTSP's methods.
+    pub(super) fn rtsp(&mut self, out: &mut Vec<u8>, data: &[u8], len: usize) -> PResult {
+        self.proto = "rtsp";
+        self.txtproto(out, data, len, "RTSP", Some(&RTSP_METHODS))
+    }
+
+    /// smtp_print(), ftp_print() and tcp_print()'s whois case: text protocols whose every
+    /// payload is printed (`name` is the protocol in capitals).
+    pub(super) fn text_protocol(&mut self, out: &mut Vec<u8>, data: &[u8], len: usize, name: &'static str) -> PResult {
+        self.proto = match name {
+            "SMTP" => "smtp",
+            "FTP" => "ftp",
+            _ => "whois",
+        };
+        self.txtproto(out, data, len, name, None)
+    }
+
+    /// txtproto_print(): with a command list, only payloads that start with a command or
+    /// whose second token is a 3-digit response code are printed.
+    fn txtproto(&mut self, out: &mut Vec<u8>, data: &[u8], len: usize, name: &str, cmds: Option<&[&str]>) -> PResult {
+        let mut print_this = cmds.is_none();
+        if let (Some(cmds), Some((s, e, next))) = (cmds, fetch_token(data, 0, len)) {
             let tok = &data[s..e];
-            if METHODS.iter().any(|m| m.as_bytes().eq_ignore_ascii_case(tok)) {
+            if cmds.iter().any(|m| m.as_bytes().eq_ignore_ascii_case(tok)) {
                 print_this = true;
             }
             if let Some((s, e, _)) = fetch_token(data, next, len) {
@@ -105,7 +144,7 @@ impl Printer {
                 }
             }
         }
-        out.s("HTTP");
+        out.s(name);
         if !print_this {
             return Ok(());
         }

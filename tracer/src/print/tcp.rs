@@ -122,6 +122,9 @@ fn lookup<K: std::hash::Hash + Eq>(map: &mut HashMap<K, (u32, u32)>, key: K, fla
 enum App {
     None,
     Http,
+    Rtsp,
+    /// SMTP, FTP, whois: every payload is text to print.
+    Text(&'static str),
     /// Telnet: decoded only when the segment starts with IAC.
     Telnet,
     /// SSH: the version line, when the segment starts with one.
@@ -139,25 +142,27 @@ fn app_for(sport: u16, dport: u16) -> App {
     let either = |p: u16| sport == p || dport == p;
     // The order of tcp_print()'s port tests: the first match wins. (139 and 445 are decoded
     // only in builds with SMB support, which 4.99.3 packages lack.)
-    const BEFORE_SSH: [u16; 5] = [25, 43, 179, 1723, 6379];
-    const BEFORE_HTTP: [u16; 4] = [10288, 6633, 6653, 21];
-    const BEFORE_DNS: [u16; 2] = [554, 8554];
-    const AFTER_DNS: [u16; 3] = [639, 323, 646];
     if either(TELNET_PORT) {
         App::Telnet
-    } else if BEFORE_SSH.iter().any(|&p| either(p)) {
+    } else if either(25) {
+        App::Text("SMTP")
+    } else if either(43) {
+        App::Text("WHOIS")
+    } else if [179, 1723, 6379].iter().any(|&p| either(p)) {
         App::Other
     } else if either(SSH_PORT) {
         App::Ssh
-    } else if BEFORE_HTTP.iter().any(|&p| either(p)) {
+    } else if [10288, 6633, 6653].iter().any(|&p| either(p)) {
         App::Other
+    } else if either(21) {
+        App::Text("FTP")
     } else if either(80) || either(8080) {
         App::Http
-    } else if BEFORE_DNS.iter().any(|&p| either(p)) {
-        App::Other
+    } else if either(554) || either(8554) {
+        App::Rtsp
     } else if either(DOMAIN_PORT) {
         App::Dns
-    } else if AFTER_DNS.iter().any(|&p| either(p)) {
+    } else if [639, 323, 646].iter().any(|&p| either(p)) {
         App::Other
     } else if either(NFS_PORT) {
         App::Nfs
@@ -298,6 +303,14 @@ impl Printer {
             App::Http => {
                 out.s(": ");
                 self.http(out, payload, length)
+            }
+            App::Rtsp => {
+                out.s(": ");
+                self.rtsp(out, payload, length)
+            }
+            App::Text(name) => {
+                out.s(": ");
+                self.text_protocol(out, payload, length, name)
             }
             App::Telnet => {
                 if payload.first().is_none_or(|&c| c == 0xff) {
