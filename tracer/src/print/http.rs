@@ -225,4 +225,19 @@ mod tests {
         assert_eq!(http(b"get /x", 6), "HTTP: get /x [|http]");
         assert_eq!(http(b"POST /\r", 7), "HTTP");
     }
+
+    #[test]
+    fn text_protocols_and_verbose_lines() {
+        let mut p = printer();
+        let mut out = Vec::new();
+        let _ = p.text_protocol(&mut out, b"220 mail ESMTP\r\n", 16, "SMTP");
+        assert_eq!(out, b"SMTP: 220 mail ESMTP");
+        out.clear();
+        let _ = p.rtsp(&mut out, b"EHLO x\r\n", 8);
+        assert_eq!(out, b"RTSP");
+        p.opts.verbose = 1;
+        out.clear();
+        let _ = p.http(&mut out, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 27);
+        assert_eq!(out, b"HTTP, length: 27\n\tGET / HTTP/1.1\n\tHost: a\n\t");
+    }
 }
