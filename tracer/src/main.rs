@@ -40,7 +40,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print: cli.print_options(),
             coverage_report: cli.coverage_report.clone(),
         };
-        offline::run(path, &cfg)?;
+        offline::run(path, &cfg, |line| eprintln!("{line}"))?;
         return Ok(());
     }
     let cfg = LiveConfig {

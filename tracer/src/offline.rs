@@ -11,7 +11,7 @@ use crate::{
         read::{CaptureReader, ReadError},
         write::{PcapSink, WriteError},
     },
-    print::{Coverage, PrintOptions, Printer},
+    print::{Coverage, PrintOptions, Printer, linktype_description},
 };
 
 /// What `-r` does.
@@ -55,9 +55,19 @@ pub enum OfflineError {
     CoverageReport { path: PathBuf, source: io::Error },
 }
 
-/// Prints every packet of `path`; returns how many were read.
-pub fn run(path: &Path, cfg: &OfflineConfig) -> Result<u64, OfflineError> {
+/// Prints every packet of `path`; returns how many were read. `opened` receives the line
+/// tcpdump prints on stderr once the file is open (`reading from file F, link-type ...`).
+pub fn run(path: &Path, cfg: &OfflineConfig, opened: impl FnOnce(&str)) -> Result<u64, OfflineError> {
     let mut reader = CaptureReader::open(path).map_err(OfflineError::Open)?;
+    let link = match reader.linktype() {
+        Some(lt) => format!(", link-type {}", linktype_description(lt)),
+        None => String::new(),
+    };
+    opened(&format!(
+        "reading from file {}{link}, snapshot length {}",
+        path.display(),
+        reader.snaplen()
+    ));
     let mut printer = Printer::new(cfg.print.clone());
     let stdout = io::stdout();
     let flush_each = cfg.line_buffered || stdout.is_terminal();

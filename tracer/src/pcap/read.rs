@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
+use pcap_file::pcapng::blocks::interface_description::{InterfaceDescriptionBlock, InterfaceDescriptionOption};
 use pcap_file::pcapng::{Block, PcapNgReader};
 
 use crate::print::Timestamp;
@@ -79,6 +79,8 @@ struct NgFile {
     reader: PcapNgReader<Prefixed>,
     /// Per interface: link type and timestamp units per second.
     ifaces: Vec<(u32, u64)>,
+    /// The first interface's snapshot length (libpcap's pcap_snapshot() for the file).
+    snaplen: u32,
     buf: Vec<u8>,
 }
 
@@ -190,13 +192,25 @@ impl CaptureReader {
             rest,
         })
         .map_err(|source| ReadError::PcapNg { source })?;
+        let mut ng = Box::new(NgFile {
+            reader,
+            ifaces: Vec::new(),
+            snaplen: MAX_SNAPLEN,
+            buf: Vec::new(),
+        });
+        ng.first_interface()?;
         Ok(CaptureReader {
-            inner: Inner::PcapNg(Box::new(NgFile {
-                reader,
-                ifaces: Vec::new(),
-                buf: Vec::new(),
-            })),
+            inner: Inner::PcapNg(ng),
         })
+    }
+
+    /// The snapshot length the file declares (pcap header, or the first pcapng interface),
+    /// adjusted as libpcap does: 0 or more than 262144 means 262144.
+    pub fn snaplen(&self) -> u32 {
+        match &self.inner {
+            Inner::Pcap(p) => p.snaplen,
+            Inner::PcapNg(n) => n.snaplen,
+        }
     }
 
     /// The link type of a pcap file, or of the first pcapng interface seen so far.
@@ -271,7 +285,50 @@ impl PcapFile {
     }
 }
 
+/// Link type and time stamp units per second of an interface description.
+fn interface(idb: &InterfaceDescriptionBlock<'_>) -> (u32, u64) {
+    let mut units: u64 = 1_000_000;
+    for o in &idb.options {
+        if let InterfaceDescriptionOption::IfTsResol(r) = o {
+            units = if r & 0x80 != 0 {
+                1u64.checked_shl((r & 0x7f) as u32).unwrap_or(0)
+            } else {
+                10u64.checked_pow(*r as u32).unwrap_or(0)
+            };
+        }
+    }
+    (u32::from(idb.linktype), units.max(1))
+}
+
 impl NgFile {
+    /// Reads up to the first interface description, as libpcap does when it opens a file, so
+    /// that the link type and snapshot length are known before the first packet.
+    fn first_interface(&mut self) -> Result<(), ReadError> {
+        while self.ifaces.is_empty() {
+            let block = match self.reader.next_block() {
+                None => return Ok(()),
+                Some(Err(source)) => return Err(ReadError::PcapNg { source }),
+                Some(Ok(b)) => b,
+            };
+            match block {
+                Block::SectionHeader(_) => {}
+                Block::InterfaceDescription(idb) => {
+                    let snaplen = idb.snaplen;
+                    self.snaplen = if snaplen == 0 || snaplen > MAX_SNAPLEN {
+                        MAX_SNAPLEN
+                    } else {
+                        snaplen
+                    };
+                    self.ifaces.push(interface(&idb));
+                }
+                Block::EnhancedPacket(epb) => return Err(ReadError::NoInterface { id: epb.interface_id }),
+                Block::SimplePacket(_) => return Err(ReadError::NoInterface { id: 0 }),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     fn next(&mut self) -> Result<Option<RecordRef<'_>>, ReadError> {
         loop {
             let block = match self.reader.next_block() {
@@ -281,19 +338,7 @@ impl NgFile {
             };
             match block {
                 Block::SectionHeader(_) => self.ifaces.clear(),
-                Block::InterfaceDescription(idb) => {
-                    let mut units: u64 = 1_000_000;
-                    for o in &idb.options {
-                        if let InterfaceDescriptionOption::IfTsResol(r) = o {
-                            units = if r & 0x80 != 0 {
-                                1u64.checked_shl((r & 0x7f) as u32).unwrap_or(0)
-                            } else {
-                                10u64.checked_pow(*r as u32).unwrap_or(0)
-                            };
-                        }
-                    }
-                    self.ifaces.push((u32::from(idb.linktype), units.max(1)));
-                }
+                Block::InterfaceDescription(idb) => self.ifaces.push(interface(&idb)),
                 Block::EnhancedPacket(epb) => {
                     let Some(&(linktype, units)) = self.ifaces.get(epb.interface_id as usize) else {
                         return Err(ReadError::NoInterface { id: epb.interface_id });
