@@ -365,9 +365,12 @@ impl Printer {
                 self.raw(out, data, length)
             }
             _ => {
+                // unsupported_if_print(), which is what tcpdump does for types it has no printer
+                // for; the many it has printers for and we do not are out of scope.
                 self.limit(Coverage::Unsupported);
-                out.s("unsupported link-layer type ");
-                out.u(lt as u64);
+                self.proto = "unsupported";
+                out.s("UNSUPPORTED");
+                super::hex::hex_and_ascii(out, "\n\t", data, data.len());
                 Ok(0)
             }
         }

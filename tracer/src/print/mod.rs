@@ -397,7 +397,10 @@ mod tests {
     #[test]
     fn unknown_linktype_is_reported() {
         let mut p = printer();
-        assert_eq!(line(&mut p, 4242, &[1, 2, 3]), "unsupported link-layer type 4242\n");
+        assert_eq!(
+            line(&mut p, 4242, &[1, 2, 3]),
+            "UNSUPPORTED\n\t0x0000:  0102 03                                  ...\n"
+        );
         assert_eq!(p.last_coverage(), Coverage::Unsupported);
     }
 }
