@@ -2,3 +2,4 @@
 
 pub mod read;
 pub mod write;
+pub(crate) mod pcapng;

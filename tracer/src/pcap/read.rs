@@ -1,19 +1,16 @@
 //! Reading capture files: pcap (microsecond and nanosecond magic, either byte order) with a
-//! small reader of our own that reports libpcap's errors, and pcapng through the pcap-file
-//! crate. `-` reads standard input.
+//! small reader of our own that reports libpcap's errors, and pcapng (pcapng.rs). `-` reads
+//! standard input.
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use pcap_file::pcapng::blocks::interface_description::{InterfaceDescriptionBlock, InterfaceDescriptionOption};
-use pcap_file::pcapng::{Block, PcapNgReader};
-
+use super::pcapng::NgReader;
 use crate::print::Timestamp;
 
 /// libpcap's upper bound on a record's captured length (MAXIMUM_SNAPLEN).
-const MAX_SNAPLEN: u32 = 262_144;
+pub(super) const MAX_SNAPLEN: u32 = 262_144;
 
 /// Errors while reading a capture file; the wording follows libpcap's.
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +29,8 @@ pub enum ReadError {
     },
     #[error("invalid packet capture length {caplen}, bigger than maximum of {max}")]
     BadCaplen { caplen: u32, max: u32 },
-    #[error("pcapng: {source}")]
-    PcapNg { source: pcap_file::PcapError },
+    #[error("pcapng: {what}")]
+    PcapNgFormat { what: String },
     #[error("pcapng: packet on interface {id}, which the file does not describe")]
     NoInterface { id: u32 },
 }
@@ -63,7 +60,7 @@ pub struct CaptureReader {
 
 enum Inner {
     Pcap(PcapFile),
-    PcapNg(Box<NgFile>),
+    PcapNg(Box<NgReader>),
 }
 
 struct PcapFile {
@@ -75,36 +72,8 @@ struct PcapFile {
     buf: Vec<u8>,
 }
 
-struct NgFile {
-    reader: PcapNgReader<Prefixed>,
-    /// Per interface: link type and timestamp units per second.
-    ifaces: Vec<(u32, u64)>,
-    /// The first interface's snapshot length (libpcap's pcap_snapshot() for the file).
-    snaplen: u32,
-    buf: Vec<u8>,
-}
-
-/// The magic bytes we already consumed, then the rest of the stream.
-struct Prefixed {
-    head: [u8; 4],
-    pos: usize,
-    rest: Box<dyn Read>,
-}
-
-impl Read for Prefixed {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.pos < 4 {
-            let n = (4 - self.pos).min(out.len());
-            out[..n].copy_from_slice(&self.head[self.pos..self.pos + n]);
-            self.pos += n;
-            return Ok(n);
-        }
-        self.rest.read(out)
-    }
-}
-
 /// Reads as much of `buf` as the stream holds; returns the count.
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> Result<usize, ReadError> {
+pub(super) fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> Result<usize, ReadError> {
     let mut got = 0;
     while got < buf.len() {
         match r.read(&mut buf[got..]) {
@@ -186,21 +155,8 @@ impl CaptureReader {
     }
 
     fn open_ng(magic: [u8; 4], rest: Box<dyn Read>) -> Result<CaptureReader, ReadError> {
-        let reader = PcapNgReader::new(Prefixed {
-            head: magic,
-            pos: 0,
-            rest,
-        })
-        .map_err(|source| ReadError::PcapNg { source })?;
-        let mut ng = Box::new(NgFile {
-            reader,
-            ifaces: Vec::new(),
-            snaplen: MAX_SNAPLEN,
-            buf: Vec::new(),
-        });
-        ng.first_interface()?;
         Ok(CaptureReader {
-            inner: Inner::PcapNg(ng),
+            inner: Inner::PcapNg(Box::new(NgReader::open(magic, rest)?)),
         })
     }
 
@@ -209,7 +165,7 @@ impl CaptureReader {
     pub fn snaplen(&self) -> u32 {
         match &self.inner {
             Inner::Pcap(p) => p.snaplen,
-            Inner::PcapNg(n) => n.snaplen,
+            Inner::PcapNg(n) => n.snaplen(),
         }
     }
 
@@ -217,7 +173,7 @@ impl CaptureReader {
     pub fn linktype(&self) -> Option<u32> {
         match &self.inner {
             Inner::Pcap(p) => Some(p.linktype),
-            Inner::PcapNg(n) => n.ifaces.first().map(|i| i.0),
+            Inner::PcapNg(n) => n.linktype(),
         }
     }
 
@@ -225,7 +181,12 @@ impl CaptureReader {
     pub fn next_packet(&mut self) -> Result<Option<RecordRef<'_>>, ReadError> {
         match &mut self.inner {
             Inner::Pcap(p) => p.next(),
-            Inner::PcapNg(n) => n.next(),
+            Inner::PcapNg(n) => Ok(n.next()?.map(|p| RecordRef {
+                ts: p.ts,
+                linktype: p.linktype,
+                data: p.data,
+                orig_len: p.orig_len,
+            })),
         }
     }
 }
@@ -283,102 +244,6 @@ impl PcapFile {
             orig_len,
         }))
     }
-}
-
-/// Link type and time stamp units per second of an interface description.
-fn interface(idb: &InterfaceDescriptionBlock<'_>) -> (u32, u64) {
-    let mut units: u64 = 1_000_000;
-    for o in &idb.options {
-        if let InterfaceDescriptionOption::IfTsResol(r) = o {
-            units = if r & 0x80 != 0 {
-                1u64.checked_shl((r & 0x7f) as u32).unwrap_or(0)
-            } else {
-                10u64.checked_pow(*r as u32).unwrap_or(0)
-            };
-        }
-    }
-    (u32::from(idb.linktype), units.max(1))
-}
-
-impl NgFile {
-    /// Reads up to the first interface description, as libpcap does when it opens a file, so
-    /// that the link type and snapshot length are known before the first packet.
-    fn first_interface(&mut self) -> Result<(), ReadError> {
-        while self.ifaces.is_empty() {
-            let block = match self.reader.next_block() {
-                None => return Ok(()),
-                Some(Err(source)) => return Err(ReadError::PcapNg { source }),
-                Some(Ok(b)) => b,
-            };
-            match block {
-                Block::SectionHeader(_) => {}
-                Block::InterfaceDescription(idb) => {
-                    let snaplen = idb.snaplen;
-                    self.snaplen = if snaplen == 0 || snaplen > MAX_SNAPLEN {
-                        MAX_SNAPLEN
-                    } else {
-                        snaplen
-                    };
-                    self.ifaces.push(interface(&idb));
-                }
-                Block::EnhancedPacket(epb) => return Err(ReadError::NoInterface { id: epb.interface_id }),
-                Block::SimplePacket(_) => return Err(ReadError::NoInterface { id: 0 }),
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    fn next(&mut self) -> Result<Option<RecordRef<'_>>, ReadError> {
-        loop {
-            let block = match self.reader.next_block() {
-                None => return Ok(None),
-                Some(Err(source)) => return Err(ReadError::PcapNg { source }),
-                Some(Ok(b)) => b,
-            };
-            match block {
-                Block::SectionHeader(_) => self.ifaces.clear(),
-                Block::InterfaceDescription(idb) => self.ifaces.push(interface(&idb)),
-                Block::EnhancedPacket(epb) => {
-                    let Some(&(linktype, units)) = self.ifaces.get(epb.interface_id as usize) else {
-                        return Err(ReadError::NoInterface { id: epb.interface_id });
-                    };
-                    // pcap-file hands the raw 64-bit stamp back as "nanoseconds".
-                    let raw = epb.timestamp.as_nanos() as u64;
-                    let sec = raw / units;
-                    let nsec = ((raw % units) as u128 * 1_000_000_000 / units as u128) as u32;
-                    let orig_len = epb.original_len;
-                    copy(&mut self.buf, epb.data);
-                    return Ok(Some(RecordRef {
-                        ts: Timestamp { sec: sec as i64, nsec },
-                        linktype,
-                        data: &self.buf,
-                        orig_len,
-                    }));
-                }
-                Block::SimplePacket(spb) => {
-                    let Some(&(linktype, _)) = self.ifaces.first() else {
-                        return Err(ReadError::NoInterface { id: 0 });
-                    };
-                    let orig_len = spb.original_len;
-                    copy(&mut self.buf, spb.data);
-                    return Ok(Some(RecordRef {
-                        ts: Timestamp::default(),
-                        linktype,
-                        data: &self.buf,
-                        orig_len,
-                    }));
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
-/// Copies a block's bytes into the reusable buffer (the block borrows the reader).
-fn copy(buf: &mut Vec<u8>, data: Cow<'_, [u8]>) {
-    buf.clear();
-    buf.extend_from_slice(&data);
 }
 
 #[cfg(test)]
