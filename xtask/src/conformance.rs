@@ -75,6 +75,9 @@ pub struct Options {
     pub flags: Option<String>,
     /// Use this tracer binary instead of building one.
     pub bin: Option<PathBuf>,
+    /// Runs without -n use the machine's resolver (by default they run in a network namespace of
+    /// their own, where reverse look-ups fail at once, for both programs alike).
+    pub real_dns: bool,
 }
 
 /// The shared corpus: $TRACER_CONFORMANCE_DIR, else `shared/conformance/tcpdump-4.99.3` beside
@@ -394,12 +397,22 @@ struct Outcome {
     notes: Vec<String>,
     /// Full records of the first differing packets, for diffs.txt.
     records: Vec<String>,
+    /// The longer wall time of the two main runs.
+    slowest: Duration,
 }
 
 struct Runner {
     tcpdump: PathBuf,
     tracer: PathBuf,
     scratch: PathBuf,
+    /// `unshare`, to run the programs without -n in a network namespace of their own.
+    isolate: Option<PathBuf>,
+}
+
+fn has_numeric_flag(flags: &[String]) -> bool {
+    flags
+        .iter()
+        .any(|f| f.starts_with('-') && !f.starts_with("--") && f.contains('n'))
 }
 
 struct RunOut {
@@ -412,7 +425,15 @@ impl Runner {
     fn run(&self, prog: &Path, flags: &[String], capture: &Path, extra: &[&str], slot: usize) -> Result<RunOut> {
         let out = self.scratch.join(format!("{slot}.out"));
         let err = self.scratch.join(format!("{slot}.err"));
-        let mut c = Command::new(prog);
+        let mut c = match &self.isolate {
+            // unshare execs the program: its exit status and signals are the program's.
+            Some(unshare) if !has_numeric_flag(flags) => {
+                let mut c = Command::new(unshare);
+                c.args(["--net", "--"]).arg(prog);
+                c
+            }
+            _ => Command::new(prog),
+        };
         c.env("TZ", "GMT0").args(flags).arg("-r").arg(capture).args(extra);
         let ended = child::run(&mut c, Some(&out), Some(&err), RUN_LIMIT)?;
         Ok(RunOut {
@@ -432,12 +453,17 @@ impl Runner {
             .to_string_lossy()
             .into_owned();
         let label = format!("{name} [{}]", job.flags.join(" "));
-        let numbered: Vec<String> = std::iter::once("-#".to_owned())
+        // The twin gives only the line counts, which names do not change: with -n it does
+        // not wait on reverse look-ups.
+        let numbered: Vec<String> = ["-#", "-n"]
+            .into_iter()
+            .map(str::to_owned)
             .chain(job.flags.iter().cloned())
             .collect();
         let need_twin = !has_number_flag(&job.flags);
 
         let theirs = self.run(&self.tcpdump, &job.flags, &job.capture, &[], slot)?;
+        o.slowest = theirs.ended.wall;
         let their_counts = if need_twin {
             numbered_record_lines(&self.run(&self.tcpdump, &numbered, &job.capture, &[], slot)?.stdout)
         } else {
@@ -454,6 +480,7 @@ impl Runner {
             slot,
         )?;
         let (coverage, my_counts) = parse_coverage(&std::fs::read(&report).unwrap_or_default());
+        o.slowest = o.slowest.max(mine.ended.wall);
 
         {
             let (who, run) = ("tracer", &mine);
@@ -700,11 +727,40 @@ pub fn run(opts: &Options) -> Result<()> {
         corpus_files.len(),
         data_files.len()
     );
-    let outcomes = run_jobs(&jobs, &tcpdump, &tracer, &out_dir)?;
+    let isolate = if opts.real_dns { None } else { isolation() };
+    match &isolate {
+        Some(_) => println!(
+            "xtask: conformance: runs without -n are in a network namespace of their own: reverse look-ups fail at \
+             once and both programs print addresses (--real-dns: use this machine's resolver)"
+        ),
+        None if !opts.real_dns => println!(
+            "xtask: conformance: cannot run programs in a network namespace of their own (needs root and unshare): \
+             runs without -n use this machine's resolver"
+        ),
+        None => {}
+    }
+    let outcomes = run_jobs(&jobs, &tcpdump, &tracer, isolate.as_deref(), &out_dir)?;
     summarize(opts, &jobs, &outcomes, &skipped, &out_dir)
 }
 
-fn run_jobs(jobs: &[Job], tcpdump: &Path, tracer: &Path, out_dir: &Path) -> Result<Vec<Outcome>> {
+/// `unshare`, when it can give a program a network namespace of its own (root only).
+fn isolation() -> Option<PathBuf> {
+    let u = cmd::which("unshare")?;
+    let ok = Command::new(&u)
+        .args(["--net", "--", "true"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then_some(u)
+}
+
+fn run_jobs(
+    jobs: &[Job],
+    tcpdump: &Path,
+    tracer: &Path,
+    isolate: Option<&Path>,
+    out_dir: &Path,
+) -> Result<Vec<Outcome>> {
     // Runs without -n wait on reverse look-ups more than they compute: more workers than cores.
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| 3 * n.get())
@@ -720,6 +776,7 @@ fn run_jobs(jobs: &[Job], tcpdump: &Path, tracer: &Path, out_dir: &Path) -> Resu
                     tcpdump: tcpdump.to_owned(),
                     tracer: tracer.to_owned(),
                     scratch: scratch.clone(),
+                    isolate: isolate.map(Path::to_owned),
                 };
                 if let Err(e) = std::fs::create_dir_all(&scratch) {
                     eprintln!("xtask: creating {}: {e}", scratch.display());
@@ -809,6 +866,15 @@ fn summarize(opts: &Options, jobs: &[Job], outcomes: &[Outcome], skipped: &[Stri
             report.push_str(r);
         }
     }
+    let mut slow: Vec<(Duration, String)> = jobs
+        .iter()
+        .zip(outcomes)
+        .map(|(j, o)| {
+            let name = j.capture.file_name().unwrap_or_default().to_string_lossy();
+            (o.slowest, format!("{name} [{}]", j.flags.join(" ")))
+        })
+        .collect();
+    slow.sort_by(|a, b| b.0.cmp(&a.0));
     let diffs_file = out_dir.join("diffs.txt");
     std::fs::write(&diffs_file, &report).with_context(|| format!("writing {}", diffs_file.display()))?;
 
@@ -843,6 +909,10 @@ fn summarize(opts: &Options, jobs: &[Job], outcomes: &[Outcome], skipped: &[Stri
         if notes.len() > 15 {
             println!("  ... and {} more", notes.len() - 15);
         }
+    }
+    println!("\nslowest runs:");
+    for (d, l) in slow.iter().take(3) {
+        println!("  {:>6.2} s  {l}", d.as_secs_f64());
     }
     if !crashes.is_empty() {
         println!("\nCRASHES ({}):", crashes.len());

@@ -44,6 +44,10 @@ enum Task {
         /// Use this tracer binary instead of building target/release/tracer.
         #[arg(long, value_name = "PATH")]
         bin: Option<std::path::PathBuf>,
+        /// Runs without -n use this machine's resolver (default: a network namespace of their own,
+        /// where reverse look-ups fail at once, for both programs alike).
+        #[arg(long)]
+        real_dns: bool,
     },
     /// Record real traffic between two network namespaces into tracer/tests/data/real-*.pcap
     /// (needs root; keeps captures that exist).
@@ -72,11 +76,13 @@ fn main() {
             filter,
             flags,
             bin,
+            real_dns,
         } => conformance::run(&conformance::Options {
             check,
             filter,
             flags,
             bin,
+            real_dns,
         }),
         Task::Captures { force } => captures::run(force),
         Task::Bench { bin } => bench::run(bin),
