@@ -57,6 +57,13 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Where cargo puts what it builds: $CARGO_TARGET_DIR (relative to the workspace when relative),
+/// else target/ in the workspace.
+pub fn target_dir() -> PathBuf {
+    let root = root();
+    env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d))
+}
+
 /// Runs `cmd` with inherited stdio; fails with `what` unless it exits 0.
 pub fn status(what: &str, cmd: &mut Command) -> Result<()> {
     let st = cmd

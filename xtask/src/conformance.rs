@@ -7,7 +7,8 @@
 //! - (b) every corpus capture with plain `-nn`,
 //! - (c) every capture in tracer/tests/data with each flag set of [`DATA_FLAG_SETS`],
 //!
-//! or, with `--flags "..."`, that one flag set over every capture.
+//! or, with `--flags "..."`, that one flag set over every capture; `--all` runs every flag set of
+//! (c) over every capture (corpus included) besides (a).
 //!
 //! Each output is cut into per-packet records. tcpdump's boundaries come from a second run with
 //! `-#` added (unless the flags have it already): a record starts at the line that begins with
@@ -75,6 +76,8 @@ pub struct Options {
     pub flags: Option<String>,
     /// Use this tracer binary instead of building one.
     pub bin: Option<PathBuf>,
+    /// Every flag set of [`DATA_FLAG_SETS`] over every capture, not only tests/data.
+    pub all: bool,
     /// Runs without -n use the machine's resolver (by default they run in a network namespace of
     /// their own, where reverse look-ups fail at once, for both programs alike).
     pub real_dns: bool,
@@ -599,8 +602,7 @@ pub fn tracer_binary(bin: Option<&Path>, root: &Path) -> Result<PathBuf> {
             .current_dir(root)
             .args(["build", "--release", "-p", "tracer"]),
     )?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d));
-    Ok(target.join("release/tracer"))
+    Ok(cmd::target_dir().join("release/tracer"))
 }
 
 /// tcpdump, or a clear error.
@@ -699,18 +701,24 @@ pub fn run(opts: &Options) -> Result<()> {
                 }
             }
         }
-        for c in &corpus_files {
-            jobs.push(Job {
-                group: "corpus -nn".into(),
-                capture: c.clone(),
-                flags: words("-nn"),
-            });
-        }
-        for f in DATA_FLAG_SETS {
-            for c in &data_files {
+        // --all: every flag set over every capture (which includes -nn over the corpus).
+        let (wide, wide_name): (Vec<&PathBuf>, &str) = if opts.all {
+            (corpus_files.iter().chain(&data_files).collect(), "all")
+        } else {
+            for c in &corpus_files {
                 jobs.push(Job {
-                    group: format!("tests/data {}", if f.is_empty() { "(no flag)" } else { f }),
+                    group: "corpus -nn".into(),
                     capture: c.clone(),
+                    flags: words("-nn"),
+                });
+            }
+            (data_files.iter().collect(), "tests/data")
+        };
+        for f in DATA_FLAG_SETS {
+            for c in &wide {
+                jobs.push(Job {
+                    group: format!("{wide_name} {}", if f.is_empty() { "(no flag)" } else { f }),
+                    capture: (*c).clone(),
                     flags: words(f),
                 });
             }

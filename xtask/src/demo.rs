@@ -33,7 +33,7 @@ pub fn run() -> Result<()> {
         "cargo build --release",
         cmd::cargo().current_dir(&root).args(["build", "--release"]),
     )?;
-    let bin = root.join("target/release/tracer");
+    let bin = cmd::target_dir().join("release/tracer");
 
     let dir = root.join("target/demo");
     let www = dir.join("www");

@@ -48,6 +48,9 @@ enum Task {
         /// where reverse look-ups fail at once, for both programs alike).
         #[arg(long)]
         real_dns: bool,
+        /// Every flag set over every capture (the corpus too), not only over tracer/tests/data.
+        #[arg(long)]
+        all: bool,
     },
     /// Record real traffic between two network namespaces into tracer/tests/data/real-*.pcap
     /// (needs root; keeps captures that exist).
@@ -77,12 +80,14 @@ fn main() {
             flags,
             bin,
             real_dns,
+            all,
         } => conformance::run(&conformance::Options {
             check,
             filter,
             flags,
             bin,
             real_dns,
+            all,
         }),
         Task::Captures { force } => captures::run(force),
         Task::Bench { bin } => bench::run(bin),

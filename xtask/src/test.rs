@@ -57,7 +57,7 @@ pub fn run() -> Result<()> {
     }
 
     println!("xtask: end-to-end tests");
-    let bin = root.join("target/release/tracer");
+    let bin = cmd::target_dir().join("release/tracer");
     if let Err(e) = status(
         "cargo test --release -p tracer-tests",
         cmd::cargo()
