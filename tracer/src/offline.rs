@@ -55,9 +55,9 @@ pub enum OfflineError {
     CoverageReport { path: PathBuf, source: io::Error },
 }
 
-/// Prints every packet of `path`; returns how many were read. `opened` receives the line
+/// Prints every packet of `path`; returns how many were read. `opened` receives the lines
 /// tcpdump prints on stderr once the file is open (`reading from file F, link-type ...`).
-pub fn run(path: &Path, cfg: &OfflineConfig, opened: impl FnOnce(&str)) -> Result<u64, OfflineError> {
+pub fn run(path: &Path, cfg: &OfflineConfig, mut opened: impl FnMut(&str)) -> Result<u64, OfflineError> {
     let mut reader = CaptureReader::open(path).map_err(OfflineError::Open)?;
     let link = match reader.linktype() {
         Some(lt) => format!(", link-type {}", linktype_description(lt)),
@@ -68,6 +68,11 @@ pub fn run(path: &Path, cfg: &OfflineConfig, opened: impl FnOnce(&str)) -> Resul
         path.display(),
         reader.snaplen()
     ));
+    // The interface indexes of a Linux cooked v2 file are named on this host, which may not be
+    // where it was captured.
+    if reader.linktype() == Some(crate::print::linktype::LINUX_SLL2) {
+        opened("Warning: interface names might be incorrect");
+    }
     let mut printer = Printer::new(cfg.print.clone());
     let stdout = io::stdout();
     let flush_each = cfg.line_buffered || stdout.is_terminal();
