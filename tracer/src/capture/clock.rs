@@ -45,7 +45,7 @@ impl Clock {
         let t = i128::from(mono_ns) + self.offset_ns;
         Timestamp {
             sec: (t.div_euclid(1_000_000_000)) as i64,
-            nsec: (t.rem_euclid(1_000_000_000)) as u32,
+            nsec: (t.rem_euclid(1_000_000_000)) as u64,
         }
     }
 }

@@ -232,10 +232,10 @@ impl PcapFile {
         }
         // libpcap keeps at most the file's snapshot length.
         let keep = caplen.min(self.snaplen) as usize;
-        let nsec_total: u64 = if self.nano { frac as u64 } else { frac as u64 * 1000 };
+        // Not normalised: libpcap hands the fields over as they are, and so does tcpdump.
         let ts = Timestamp {
-            sec: sec as i64 + (nsec_total / 1_000_000_000) as i64,
-            nsec: (nsec_total % 1_000_000_000) as u32,
+            sec: sec as i64,
+            nsec: if self.nano { frac as u64 } else { frac as u64 * 1000 },
         };
         Ok(Some(RecordRef {
             ts,

@@ -85,7 +85,7 @@ impl PcapSink {
     pub fn write(&mut self, ts: Timestamp, data: &[u8], orig_len: u32) -> Result<(), WriteError> {
         let data = &data[..data.len().min(self.snaplen as usize)];
         let packet = PcapPacket::new(
-            Duration::new(u64::try_from(ts.sec).unwrap_or(0), ts.nsec),
+            Duration::new(u64::try_from(ts.sec).unwrap_or(0), 0).saturating_add(Duration::from_nanos(ts.nsec)),
             orig_len.max(data.len() as u32),
             data,
         );

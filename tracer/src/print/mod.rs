@@ -31,7 +31,9 @@ use out::Out;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Timestamp {
     pub sec: i64,
-    pub nsec: u32,
+    /// Nanoseconds; normally below 10^9, but a capture file's sub-second field is kept as it
+    /// was written (tcpdump prints a corrupt `1234567` microseconds as `.1234567`).
+    pub nsec: u64,
 }
 
 /// How the time stamp at the start of each line is written (`-t` … `-ttttt`).
