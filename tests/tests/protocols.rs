@@ -168,7 +168,7 @@ fn link_up_chatter() -> Result<()> {
     })
 }
 
-/// Ping and UDP to closed ports printed with the flags that add lines and details: the IPv4
+/// Ping, UDP to closed ports and refused TCP connections printed with the flags that add lines and details: the IPv4
 /// header in parentheses with checksums (-v), the link header (-e), hex and ASCII (-X), and
 /// the numbers (-#), without -n (names from /etc/services and /etc/hosts).
 #[test]
@@ -183,9 +183,24 @@ fn verbose_link_and_dumps() -> Result<()> {
             c.args(["-c", "2", "-i", "0.2", "-W", "2", &pair.server_v4.to_string()]);
             run_ok("ping", c, T)?;
             udp(&pair, false)?;
-            udp(&pair, true)
+            udp(&pair, true)?;
+            refused(&pair)
         })?;
     }
+    Ok(())
+}
+
+/// A TCP connection to a closed port, over IPv4 and IPv6: SYN, then RST from the server.
+fn refused(pair: &NetnsPair) -> Result<()> {
+    let script = format!(
+        "import socket\nfor a in (('{}', socket.AF_INET), ('{}', socket.AF_INET6)):\n    s = socket.socket(a[1])\n    \
+         try:\n        s.connect((a[0], 9))\n    except OSError:\n        pass",
+        pair.server_v4, pair.server_v6
+    );
+    let mut c = pair.client_cmd("python3");
+    c.args(["-c", &script]);
+    run_ok("python3 refused connect", c, T)?;
+    thread::sleep(Duration::from_millis(100));
     Ok(())
 }
 
