@@ -1,8 +1,8 @@
 //! `cargo xtask bench`: tcpdump and the tracer reading the same 200,000-packet capture.
 //!
 //! The capture (target/bench/bench-200000.pcap, made once and reused) repeats the real-traffic
-//! captures of tracer/tests/data (mostly the iperf3 and HTTP ones: TCP with options, some
-//! UDP-free ICMP, ICMPv6 and ARP) with time stamps that keep increasing. For each flag set,
+//! captures of tracer/tests/data (mostly the iperf3 and HTTP ones: TCP with options; some UDP,
+//! ICMP, ICMPv6 and ARP) with time stamps that keep increasing. For each flag set,
 //! `tcpdump FLAGS -r F > /dev/null` and `tracer FLAGS -r F > /dev/null` run alternately, five
 //! times each; the table shows the median wall time, the median user+sys CPU time and the
 //! largest peak RSS (wait4's rusage of the child), and the ratio tcpdump/tracer. One more run
@@ -22,7 +22,14 @@ use crate::{child, cmd, conformance};
 
 const PACKETS: usize = 200_000;
 const RUNS: usize = 5;
-const FLAG_SETS: &[&[&str]] = &[&["-nn"], &["-nn", "-v"], &["-nn", "-e", "-x"]];
+/// Flag sets, and whether TZ is set (GMT0, as in the conformance runs). With TZ unset, glibc's
+/// localtime checks /etc/localtime at every packet tcpdump prints: the last row shows that cost.
+const FLAG_SETS: &[(&[&str], bool)] = &[
+    (&["-nn"], true),
+    (&["-nn", "-v"], true),
+    (&["-nn", "-e", "-x"], true),
+    (&["-nn"], false),
+];
 const LIMIT: Duration = Duration::from_secs(600);
 
 /// The captures replicated, with how many copies of each go into one round: the bulk is TCP.
@@ -33,6 +40,7 @@ const SOURCES: &[(&str, usize)] = &[
     ("real-close.pcap", 2),
     ("real-refused.pcap", 2),
     ("real-syn-retransmit.pcap", 1),
+    ("real-udp.pcap", 2),
     ("real-ping.pcap", 1),
     ("real-arping.pcap", 1),
 ];
@@ -126,6 +134,10 @@ fn make_capture(data: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
+fn set_tz(c: &mut Command, tz: bool) -> &mut Command {
+    if tz { c.env("TZ", "GMT0") } else { c.env_remove("TZ") }
+}
+
 struct Stats {
     wall: Duration,
     cpu: Duration,
@@ -149,10 +161,19 @@ pub fn run(bin: Option<PathBuf>) -> Result<()> {
     let dir = root.join("target/bench");
     fs::create_dir_all(&dir)?;
     let capture = dir.join(format!("bench-{PACKETS}.pcap"));
-    if capture.exists() {
+    let data = root.join("tracer/tests/data");
+    let modified = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+    // Reused while it is newer than every capture it is made of.
+    let fresh = modified(&capture).is_some_and(|made| {
+        SOURCES
+            .iter()
+            .filter_map(|(name, _)| modified(&data.join(name)))
+            .all(|t| t <= made)
+    });
+    if fresh {
         println!("xtask: bench: reusing {}", capture.display());
     } else {
-        make_capture(&root.join("tracer/tests/data"), &capture)?;
+        make_capture(&data, &capture)?;
         println!("xtask: bench: made {}", capture.display());
     }
     let size = fs::metadata(&capture)?.len();
@@ -172,7 +193,7 @@ pub fn run(bin: Option<PathBuf>) -> Result<()> {
     }
     let rss_file = dir.join("rss.txt");
     let mut rows = Vec::new();
-    for flags in FLAG_SETS {
+    for &(flags, tz) in FLAG_SETS {
         let mut walls: [Vec<Duration>; 2] = Default::default();
         let mut cpus: [Vec<Duration>; 2] = Default::default();
         let mut rss = [0u64; 2];
@@ -188,7 +209,7 @@ pub fn run(bin: Option<PathBuf>) -> Result<()> {
                     }
                     None => Command::new(prog),
                 };
-                c.env("TZ", "GMT0").args(*flags).arg("-r").arg(&capture);
+                set_tz(&mut c, tz).args(flags).arg("-r").arg(&capture);
                 let e = child::run(&mut c, None, None, LIMIT)?;
                 if !matches!(e.code, Some(0)) {
                     bail!(
@@ -215,7 +236,7 @@ pub fn run(bin: Option<PathBuf>) -> Result<()> {
         for (k, prog) in [&tcpdump, &tracer].into_iter().enumerate() {
             let out = dir.join(format!("out-{k}.txt"));
             let mut c = Command::new(prog);
-            c.env("TZ", "GMT0").args(*flags).arg("-r").arg(&capture);
+            set_tz(&mut c, tz).args(flags).arg("-r").arg(&capture);
             child::run(&mut c, Some(&out), None, LIMIT)?;
             sums.push(md5(&out)?);
             let _ = fs::remove_file(&out);
@@ -227,11 +248,16 @@ pub fn run(bin: Option<PathBuf>) -> Result<()> {
                 rss_kib: rss[k],
             })
             .collect();
-        rows.push((flags.join(" "), stats, sums));
+        let label = if tz {
+            flags.join(" ")
+        } else {
+            format!("{} (no TZ)", flags.join(" "))
+        };
+        rows.push((label, stats, sums));
     }
 
     println!(
-        "\n{:<10} {:<8} {:>10} {:>12} {:>10}   {:>12} {:>11}  output",
+        "\n{:<14} {:<8} {:>10} {:>12} {:>10}   {:>12} {:>11}  output",
         "flags", "program", "wall", "user+sys", "peak RSS", "wall ratio", "CPU ratio"
     );
     for (flags, s, sums) in &rows {
@@ -255,7 +281,7 @@ pub fn run(bin: Option<PathBuf>) -> Result<()> {
                 String::new()
             };
             println!(
-                "{:<10} {:<8} {:>8.3} s {:>10.3} s {:>6.1} MiB   {:>12} {:>11}  {}",
+                "{:<14} {:<8} {:>8.3} s {:>10.3} s {:>6.1} MiB   {:>12} {:>11}  {}",
                 if k == 0 { flags.as_str() } else { "" },
                 name,
                 s[k].wall.as_secs_f64(),

@@ -4,7 +4,8 @@
 //!
 //! Each capture is taken by `tcpdump -i VETH -U -w FILE` in the client namespace while one
 //! scenario runs: HTTP over IPv4 and IPv6 (curl against python3 -m http.server), refused
-//! connections (RST), ping and ping -6, arping, a one-second iperf3 run (snap length 200), SYN
+//! connections (RST), ping and ping -6, arping, a one-second iperf3 run (snap length 200), UDP
+//! to an echo server and to a closed port (ICMP port unreachable), SYN
 //! retransmissions to a host that never answers, and a three-packet close. Only the
 //! namespaces' own addresses are used; the guards remove everything, on errors too.
 
@@ -24,6 +25,8 @@ const HTTP_PORT: u16 = 8000;
 const CLOSE_PORT: u16 = 8100;
 const CLOSED_PORT: u16 = 9;
 const IPERF_PORT: u16 = 5201;
+// A port no tcpdump decoder claims (7000-7009 would be AFS rx): plain "UDP, length N".
+const ECHO_PORT: u16 = 40000;
 /// Keep committed captures small.
 const MAX_BYTES: u64 = 300 * 1024;
 
@@ -64,6 +67,11 @@ const SCENARIOS: &[Scenario] = &[
         file: "real-iperf3.pcap",
         snaplen: Some(200),
         traffic: |p, _| iperf3(p),
+    },
+    Scenario {
+        file: "real-udp.pcap",
+        snaplen: None,
+        traffic: |p, _| udp(p),
     },
     Scenario {
         file: "real-syn-retransmit.pcap",
@@ -174,6 +182,31 @@ fn iperf3(p: &NetnsPair) -> Result<()> {
     );
     out.expect_code(0)?;
     server.finish(Duration::from_secs(10))?;
+    Ok(())
+}
+
+/// UDP datagrams to an echo server and to a closed port (ICMP and ICMPv6 port unreachable),
+/// over IPv4 and IPv6.
+fn udp(p: &NetnsPair) -> Result<()> {
+    let server_py = format!(
+        "import socket\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\ns.bind(('::',{ECHO_PORT}))\n\
+         print('ready',flush=True)\nfor _ in range(4):\n d,a=s.recvfrom(2048)\n s.sendto(d,a)\n"
+    );
+    let mut c = p.server_cmd("python3");
+    c.args(["-c", &server_py]);
+    let mut server = Bg::spawn("udp echo", c)?;
+    server.wait_stdout("ready", Duration::from_secs(10))?;
+    let client_py = format!(
+        "import socket\nfor fam,a in ((socket.AF_INET,'{}'),(socket.AF_INET6,'{}')):\n\
+         \tc=socket.socket(fam,socket.SOCK_DGRAM)\n\tc.settimeout(2)\n\
+         \tfor m in (b'ping',b'x'*300):\n\t\tc.sendto(m,(a,{ECHO_PORT}))\n\t\tc.recvfrom(2048)\n\
+         \tc.sendto(b'nobody',(a,{CLOSED_PORT}))\n",
+        p.server_v4, p.server_v6
+    );
+    let mut c = p.client_cmd("python3");
+    c.args(["-c", &client_py]);
+    quiet("udp client", c, Duration::from_secs(20))?.expect_code(0)?;
+    server.finish(Duration::from_secs(10))?.expect_code(0)?;
     Ok(())
 }
 
