@@ -14,6 +14,9 @@ use crate::{
     print::{Coverage, PrintOptions, Printer, linktype_description},
 };
 
+/// Output is written in chunks of about this size.
+const OUT_CHUNK: usize = 256 * 1024;
+
 /// What `-r` does.
 #[derive(Clone, Debug)]
 pub struct OfflineConfig {
@@ -76,8 +79,10 @@ pub fn run(path: &Path, cfg: &OfflineConfig, mut opened: impl FnMut(&str)) -> Re
     let mut printer = Printer::new(cfg.print.clone());
     let stdout = io::stdout();
     let flush_each = cfg.line_buffered || stdout.is_terminal();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let mut line = Vec::with_capacity(4096);
+    let mut out = stdout.lock();
+    // Packets are printed straight into this buffer, written out when it is full (or after
+    // every packet with -l or on a terminal): one copy of each line, no per-packet allocation.
+    let mut buf: Vec<u8> = Vec::with_capacity(OUT_CHUNK + (1 << 16));
     let mut sink: Option<PcapSink> = None;
     let report_err = |path: &Path, source| OfflineError::CoverageReport {
         path: path.to_owned(),
@@ -107,20 +112,24 @@ pub fn run(path: &Path, cfg: &OfflineConfig, mut opened: impl FnMut(&str)) -> Re
             }
         }
         if cfg.print_packets {
-            line.clear();
-            printer.print(&mut line, rec.ts, rec.linktype, rec.data, rec.orig_len);
-            out.write_all(&line).map_err(OfflineError::Stdout)?;
+            let start = buf.len();
+            printer.print(&mut buf, rec.ts, rec.linktype, rec.data, rec.orig_len);
             if let (Some(r), Some(p)) = (report.as_mut(), &cfg.coverage_report) {
-                let lines = line.iter().filter(|&&b| b == b'\n').count();
+                let lines = buf[start..].iter().filter(|&&b| b == b'\n').count();
                 writeln!(r, "{}{lines}", char::from(coverage_byte(printer.last_coverage())))
                     .map_err(|e| report_err(p, e))?;
             }
-            if flush_each {
-                out.flush().map_err(OfflineError::Stdout)?;
+            if flush_each || buf.len() >= OUT_CHUNK {
+                out.write_all(&buf).map_err(OfflineError::Stdout)?;
+                buf.clear();
+                if flush_each {
+                    out.flush().map_err(OfflineError::Stdout)?;
+                }
             }
         }
     };
     // What was read before an error is still printed, as tcpdump does.
+    out.write_all(&buf).map_err(OfflineError::Stdout)?;
     out.flush().map_err(OfflineError::Stdout)?;
     if let Some(s) = sink.as_mut() {
         s.flush()?;

@@ -69,8 +69,15 @@ struct PcapFile {
     nano: bool,
     linktype: u32,
     snaplen: u32,
-    buf: Vec<u8>,
+    /// Read-ahead: records are handed out as slices of it, so each byte is copied once.
+    chunk: Vec<u8>,
+    /// `chunk[pos..end]` is read and not yet consumed.
+    pos: usize,
+    end: usize,
 }
+
+/// Read-ahead size; larger than any record (16 + 262144 bytes).
+const CHUNK: usize = 1 << 20;
 
 /// Reads as much of `buf` as the stream holds; returns the count.
 pub(super) fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> Result<usize, ReadError> {
@@ -149,7 +156,9 @@ impl CaptureReader {
                 nano,
                 linktype,
                 snaplen,
-                buf: Vec::with_capacity(MAX_SNAPLEN as usize),
+                chunk: vec![0; CHUNK],
+                pos: 0,
+                end: 0,
             }),
         })
     }
@@ -192,9 +201,28 @@ impl CaptureReader {
 }
 
 impl PcapFile {
+    /// Makes at least `n` unconsumed bytes available if the stream has them; returns how many
+    /// there are.
+    fn fill(&mut self, n: usize) -> Result<usize, ReadError> {
+        if self.end - self.pos >= n {
+            return Ok(self.end - self.pos);
+        }
+        self.chunk.copy_within(self.pos..self.end, 0);
+        self.end -= self.pos;
+        self.pos = 0;
+        while self.end < n {
+            match self.src.read(&mut self.chunk[self.end..]) {
+                Ok(0) => break,
+                Ok(k) => self.end += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => return Err(ReadError::Io { source }),
+            }
+        }
+        Ok(self.end)
+    }
+
     fn next(&mut self) -> Result<Option<RecordRef<'_>>, ReadError> {
-        let mut hdr = [0u8; 16];
-        let got = read_full(&mut *self.src, &mut hdr)?;
+        let got = self.fill(16)?;
         if got == 0 {
             return Ok(None);
         }
@@ -205,6 +233,7 @@ impl PcapFile {
                 got,
             });
         }
+        let hdr = &self.chunk[self.pos..self.pos + 16];
         let swapped = self.swapped;
         let word = |i: usize| {
             let b = [hdr[i], hdr[i + 1], hdr[i + 2], hdr[i + 3]];
@@ -221,15 +250,17 @@ impl PcapFile {
                 max: MAX_SNAPLEN,
             });
         }
-        self.buf.resize(caplen as usize, 0);
-        let got = read_full(&mut *self.src, &mut self.buf)?;
-        if got < caplen as usize {
+        let need = 16 + caplen as usize;
+        let got = self.fill(need)?;
+        if got < need {
             return Err(ReadError::Truncated {
                 what: "captured",
                 wanted: caplen as usize,
-                got,
+                got: got - 16,
             });
         }
+        let start = self.pos + 16;
+        self.pos += need;
         // libpcap keeps at most the file's snapshot length.
         let keep = caplen.min(self.snaplen) as usize;
         // Not normalised: libpcap hands the fields over as they are, and so does tcpdump.
@@ -240,7 +271,7 @@ impl PcapFile {
         Ok(Some(RecordRef {
             ts,
             linktype: self.linktype,
-            data: &self.buf[..keep],
+            data: &self.chunk[start..start + keep],
             orig_len,
         }))
     }

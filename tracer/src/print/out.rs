@@ -3,6 +3,14 @@
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// "00" "01" … "99".
+const DIGITS2: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
 /// Output helpers on the line buffer.
 pub(crate) trait Out {
     fn s(&mut self, s: &str);
@@ -39,15 +47,24 @@ impl Out for Vec<u8> {
         self.u_pad(n, 1);
     }
     fn u_pad(&mut self, mut n: u64, width: usize) {
+        // Two digits at a time from a table; most numbers printed fit in u32 arithmetic.
         let mut buf = [0u8; 20];
         let mut i = buf.len();
-        loop {
+        while n >= 100 {
+            let d = (n % 100) as usize * 2;
+            n /= 100;
+            i -= 2;
+            buf[i] = DIGITS2[d];
+            buf[i + 1] = DIGITS2[d + 1];
+        }
+        if n >= 10 {
+            let d = n as usize * 2;
+            i -= 2;
+            buf[i] = DIGITS2[d];
+            buf[i + 1] = DIGITS2[d + 1];
+        } else {
             i -= 1;
-            buf[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
+            buf[i] = b'0' + n as u8;
         }
         let digits = buf.len() - i;
         for _ in digits..width {
@@ -172,6 +189,14 @@ mod tests {
         o.c(b' ');
         o.u_pad(42, 6);
         o.c(b' ');
+        for n in [0u64, 9, 10, 99, 100, 101, 999, 1000, 65535, 123456789, u64::MAX] {
+            let mut v = Vec::new();
+            v.u(n);
+            assert_eq!(v, n.to_string().as_bytes());
+            v.clear();
+            v.u_pad(n, 7);
+            assert_eq!(v, format!("{n:07}").as_bytes());
+        }
         o.x(0xbeef);
         o.c(b' ');
         o.x_pad(0xa, 4);
