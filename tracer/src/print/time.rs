@@ -36,7 +36,15 @@ impl Clock {
                 out.c(b' ');
             }
             TimeFormat::Delta | TimeFormat::SinceFirst => {
-                let reference = *self.reference.get_or_insert(ts);
+                // netdissect_timevalisset(): a reference of 0.000000 counts as not set, so the
+                // packet after a zero time stamp becomes the reference again.
+                let reference = match self.reference {
+                    Some(r) if r.sec != 0 || r.nsec != 0 => r,
+                    _ => {
+                        self.reference = Some(ts);
+                        ts
+                    }
+                };
                 let (a, b, negative) = if (ts.sec, ts.nsec) < (reference.sec, reference.nsec) {
                     (reference, ts, true)
                 } else {
@@ -104,7 +112,9 @@ fn sub(a: Timestamp, b: Timestamp, nano: bool) -> (i64, u64) {
         f += unit;
         sec = sec.wrapping_sub(1);
     }
-    (sec, f as u64)
+    // The fraction is borrowed from the seconds once; with corrupt (unnormalised) fields it can
+    // stay negative, and tcpdump prints it as an unsigned int.
+    (sec, u64::from(f as u32))
 }
 
 /// Local broken-down time through libc (honours TZ like tcpdump), as "YYYY-MM-DD HH:MM:SS".
