@@ -45,7 +45,8 @@ impl Clock {
                         ts
                     }
                 };
-                let (a, b, negative) = if (ts.sec, ts.nsec) < (reference.sec, reference.nsec) {
+                let (a, b, negative) = if (ts.sec, frac_field(ts, nano)) < (reference.sec, frac_field(reference, nano))
+                {
                     (reference, ts, true)
                 } else {
                     (ts, reference, false)
@@ -92,20 +93,23 @@ impl Clock {
     }
 }
 
+/// The sub-second field as libpcap hands it to tcpdump (a `long`): microseconds, or
+/// nanoseconds with `--nano` (a microsecond file's field times 1000).
+fn frac_field(ts: Timestamp, nano: bool) -> i64 {
+    (if nano { ts.nsec } else { ts.nsec / 1000 }) as i64
+}
+
+/// tcpdump prints the field with `%06u`/`%09u` of an unsigned int: a corrupt one wraps.
 fn frac(out: &mut Vec<u8>, ts: Timestamp, nano: bool) {
     out.c(b'.');
-    if nano {
-        out.u_pad(ts.nsec as u64, 9);
-    } else {
-        out.u_pad((ts.nsec / 1000) as u64, 6);
-    }
+    out.u_pad(u64::from(frac_field(ts, nano) as u32), if nano { 9 } else { 6 });
 }
 
 /// a - b (a >= b), in seconds and micro- or nanoseconds, as netdissect_timevalsub does.
 fn sub(a: Timestamp, b: Timestamp, nano: bool) -> (i64, u64) {
     let unit: i64 = if nano { 1_000_000_000 } else { 1_000_000 };
-    let fa = if nano { a.nsec as i64 } else { (a.nsec / 1000) as i64 };
-    let fb = if nano { b.nsec as i64 } else { (b.nsec / 1000) as i64 };
+    let fa = frac_field(a, nano);
+    let fb = frac_field(b, nano);
     let mut sec = a.sec.wrapping_sub(b.sec);
     let mut f = fa - fb;
     if f < 0 {
@@ -149,6 +153,26 @@ fn localtime(sec: i64) -> Option<[u8; 19]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn corrupt_fractions_print_as_tcpdump() {
+        // 49220352 "microseconds": printed whole; with --nano times 1000 in 32 bits.
+        let ts = Timestamp {
+            sec: 3600,
+            nsec: 49_220_352_000,
+        };
+        let mut c = Clock::default();
+        let mut o = Vec::new();
+        c.write(&mut o, ts, TimeFormat::Epoch, false);
+        c.write(&mut o, ts, TimeFormat::Epoch, true);
+        assert_eq!(o, b"3600.49220352 3600.1975711744 ");
+        // A zero reference is "not set": the next packet becomes the reference.
+        let mut c = Clock::default();
+        let mut o = Vec::new();
+        c.write(&mut o, Timestamp::default(), TimeFormat::Delta, false);
+        c.write(&mut o, Timestamp { sec: 5, nsec: 0 }, TimeFormat::Delta, false);
+        assert_eq!(o, b" 00:00:00.000000  00:00:00.000000 ");
+    }
 
     #[test]
     fn delta_and_epoch() {
