@@ -312,8 +312,11 @@ impl Printer {
             return Ok(());
         }
         let m = Msg { buf: data, mdns };
+        // ND_TCHECK_SIZE and every section that runs out of capture: domain_print()'s own
+        // `goto trunc` (the marker, then return). Reads with GET_* macros longjmp (Err).
         if !m.has(0, 12) {
-            return Err(Trunc);
+            self.trunc_here(out);
+            return Ok(());
         }
         let id = m.u16(0)?;
         let flags = m.u16(2)?;
@@ -449,7 +452,8 @@ impl Printer {
             ok
         };
         if !ok {
-            return Err(Trunc);
+            self.trunc_here(out);
+            return Ok(());
         }
         out.s(" (");
         out.u(length as u64);
@@ -594,23 +598,21 @@ impl Printer {
                     return Ok(None);
                 }
             }
-            T_SOA => {
-                if v > 0 {
+            T_SOA if v > 0 => {
+                out.c(b' ');
+                let Some(c) = self.fqdn(out, m, cp)? else {
+                    return Ok(None);
+                };
+                out.c(b' ');
+                let Some(c) = self.fqdn(out, m, c)? else {
+                    return Ok(None);
+                };
+                if !m.has(c, 20) {
+                    return Ok(None);
+                }
+                for k in 0..5 {
                     out.c(b' ');
-                    let Some(c) = self.fqdn(out, m, cp)? else {
-                        return Ok(None);
-                    };
-                    out.c(b' ');
-                    let Some(c) = self.fqdn(out, m, c)? else {
-                        return Ok(None);
-                    };
-                    if !m.has(c, 20) {
-                        return Ok(None);
-                    }
-                    for k in 0..5 {
-                        out.c(b' ');
-                        out.u(m.u32(c + 4 * k)? as u64);
-                    }
+                    out.u(m.u32(c + 4 * k)? as u64);
                 }
             }
             T_MX => {
@@ -723,30 +725,29 @@ impl Printer {
                     out.c(b']');
                 }
             }
-            T_TSIG => {
-                if v > 0 {
-                    out.c(b' ');
-                    let Some(mut c) = self.fqdn(out, m, cp)? else {
+            T_TSIG if v > 0 => {
+                out.c(b' ');
+                let Some(mut c) = self.fqdn(out, m, cp)? else {
+                    return Ok(None);
+                };
+                c += 6;
+                for (k, name) in [" fudge=", " maclen=", " origid=", " error=", " otherlen="]
+                    .iter()
+                    .enumerate()
+                {
+                    if !m.has(c, 2) {
                         return Ok(None);
-                    };
-                    c += 6;
-                    for (k, name) in [" fudge=", " maclen=", " origid=", " error=", " otherlen="]
-                        .iter()
-                        .enumerate()
-                    {
-                        if !m.has(c, 2) {
-                            return Ok(None);
-                        }
-                        let val = m.u16(c)?;
-                        out.s(name);
-                        out.u(val as u64);
-                        c += 2;
-                        if k == 1 {
-                            c += val as usize;
-                        }
+                    }
+                    let val = m.u16(c)?;
+                    out.s(name);
+                    out.u(val as u64);
+                    c += 2;
+                    if k == 1 {
+                        c += val as usize;
                     }
                 }
             }
+            T_SOA | T_TSIG => {}
             _ => {}
         }
         Ok(Some(rp))
@@ -780,7 +781,7 @@ impl Printer {
                 8 => ecs(out, d),
                 10 => {
                     if n < 8 || (n > 8 && n < 16) || n > 40 {
-                        out.s("(invalid)");
+                        out.s(" (invalid)");
                     } else {
                         for (i, &b) in d.iter().enumerate() {
                             if i == 8 {
@@ -792,7 +793,7 @@ impl Printer {
                 }
                 11 => {
                     if n != 2 {
-                        out.s("(invalid)");
+                        out.s(" (invalid)");
                     } else {
                         // "%0.1f sec" of tenths of a second.
                         let t = u16::from_be_bytes([d[0], d[1]]);
@@ -804,7 +805,7 @@ impl Printer {
                 }
                 9 => {
                     if n != 4 {
-                        out.s("(invalid)");
+                        out.s(" (invalid)");
                     } else {
                         out.u(u32::from_be_bytes([d[0], d[1], d[2], d[3]]) as u64);
                         out.s(" sec");
@@ -816,8 +817,8 @@ impl Printer {
                     out.c(b')');
                 }
                 14 => {
-                    if n % 2 != 0 {
-                        out.s("(invalid)");
+                    if !n.is_multiple_of(2) {
+                        out.s(" (invalid)");
                     } else {
                         for (i, w) in d.chunks_exact(2).enumerate() {
                             if i > 0 {
@@ -899,7 +900,7 @@ impl Printer {
                     let Some(lo) = get_u8(m.buf, cp) else {
                         return Ok(None);
                     };
-                    let offset = ((((i as usize) << 8) | lo as usize) & 0x3fff) as usize;
+                    let offset = (((i as usize) << 8) | lo as usize) & 0x3fff;
                     if offset >= max_offset {
                         out.s("<BAD PTR>");
                         return Ok(None);
@@ -1003,7 +1004,7 @@ fn blabel(out: &mut Vec<u8>, m: &Msg<'_>, cp: usize) -> Result<bool, Trunc> {
         return Ok(false);
     };
     let bitlen = if b0 == 0 { 256 } else { b0 as usize };
-    let slen = (bitlen + 3) / 4;
+    let slen = bitlen.div_ceil(4);
     let lim = cp + 1 + slen;
     out.s("\\[x");
     let mut bitp = cp + 1;
@@ -1029,7 +1030,7 @@ fn blabel(out: &mut Vec<u8>, m: &Msg<'_>, cp: usize) -> Result<bool, Trunc> {
 /// print_eopt_ecs(): EDNS client subnet, `addr/source/scope`.
 fn ecs(out: &mut Vec<u8>, d: &[u8]) {
     if d.len() < 4 {
-        out.s("(invalid)");
+        out.s(" (invalid)");
         return;
     }
     let family = u16::from_be_bytes([d[0], d[1]]);
@@ -1038,13 +1039,13 @@ fn ecs(out: &mut Vec<u8>, d: &[u8]) {
         1 => 32,
         2 => 128,
         _ => {
-            out.s("(invalid)");
+            out.s(" (invalid)");
             return;
         }
     };
     let alen = d.len() - 4;
     if alen > bits / 8 || src_len > bits || scope_len > bits || src_len.div_ceil(8) != alen {
-        out.s("(invalid)");
+        out.s(" (invalid)");
         return;
     }
     let mut padded = [0u8; 16];
@@ -1121,4 +1122,41 @@ fn extended_rcode(m: &Msg<'_>, flags: u16, qd: u32, an: u32, ns: u32, ar: u32) -
         }
     }
     rcode
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+
+    #[test]
+    fn truncation_returns_or_longjmps_as_tcpdump() {
+        let mut p = printer();
+        p.opts.hex = 1;
+        // A query for a.b from port 1000 to 53.
+        let mut udp = vec![3, 0xe8, 0, 53, 0, 29, 0, 0];
+        udp.extend_from_slice(&[0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'a', 1, b'b', 0, 0, 1, 0, 1]);
+        let f = eth_ipv4(17, [10, 0, 0, 1], [10, 0, 0, 2], &udp);
+        assert_eq!(
+            line(&mut p, 1, &f).lines().next(),
+            Some("IP 10.0.0.1.1000 > 10.0.0.2.53: 1+ A? a.b. (21)")
+        );
+        // The header or the question cut short: domain_print()'s `goto trunc` returns, and the
+        // dump skips the link header.
+        for (cut, text) in [
+            (52, "IP 10.0.0.1.1000 > 10.0.0.2.53:  [|domain]"),
+            (56, "IP 10.0.0.1.1000 > 10.0.0.2.53: 1+ [|domain]"),
+        ] {
+            let l = line_cut(&mut p, 1, &f, cut);
+            assert_eq!(l.lines().next(), Some(text), "cut {cut}");
+            assert!(l.contains("\n\t0x0000:  4500 0031 "), "cut {cut}: {l}");
+        }
+        // Over TCP, the length prefix not captured: GET_BE_U_2 longjmps, the dump starts at the
+        // link header.
+        let mut tcp = vec![0, 1, 0, 53, 0, 0, 0, 1, 0, 0, 0, 2, 0x50, 0x18, 4, 0, 0, 0, 0, 0];
+        tcp.extend_from_slice(&[0, 21]);
+        tcp.extend_from_slice(&udp[8..]);
+        let f = eth_ipv4(6, [10, 0, 0, 1], [10, 0, 0, 2], &tcp);
+        let l = line_cut(&mut p, 1, &f, 14 + 20 + 20 + 1);
+        assert!(l.contains("length 23 [|domain]\n\t0x0000:  0200 "), "{l}");
+    }
 }

@@ -197,11 +197,10 @@ impl Printer {
             }
             idx += 1;
         }
+        // All printable but no line end: nd_print_trunc() and return (no longjmp).
         out.s(prefix);
         out.b(&data[start..idx]);
-        out.s(" [|");
-        out.s(self.proto);
-        out.c(b']');
+        self.trunc_here(out);
         Ok(0)
     }
 }

@@ -368,7 +368,12 @@ impl Printer {
         if !self.opts.link_header {
             out.s("IP ");
         }
-        let h = ipv4::Header::new_checked(data).map_err(|_| Trunc)?;
+        // ND_TCHECK_SIZE: a header cut short prints the marker and returns (no longjmp; with no
+        // byte at all, reading the version above already longjmped).
+        let Ok(h) = ipv4::Header::new_checked(data) else {
+            self.trunc_here(out);
+            return Ok(());
+        };
         if length < ipv4::HEADER_LEN {
             out.s("truncated-ip ");
             out.u(length as u64);
@@ -459,7 +464,8 @@ impl Printer {
                 out.s(" > ");
                 self.ipaddr(out, dst);
                 out.s(": ");
-                return Err(Trunc);
+                self.trunc_here(out);
+                return Ok(());
             }
         }
         let info = IpInfo {
@@ -867,6 +873,30 @@ pub(crate) mod tests {
             line(&mut p, 1, &f2),
             "IP truncated-ip - 14 bytes missing! 10.0.0.1 > 10.0.0.2:  ip-proto-99 20\n"
         );
+    }
+
+    #[test]
+    fn truncation_returns_or_longjmps_as_tcpdump() {
+        let mut p = printer();
+        p.opts.hex = 1;
+        let f = eth_ipv4(99, [10, 0, 0, 1], [10, 0, 0, 2], &[0; 6]);
+        // Part of the header: ND_TCHECK_SIZE's `goto trunc` returns; the dump skips the link
+        // header.
+        assert_eq!(
+            line_cut(&mut p, 1, &f, 30),
+            "IP  [|ip]\n\t0x0000:  4500 001a 0001 4000 4063 0000 0a00 0001\n"
+        );
+        // Not one byte: reading the version longjmps; the dump starts at the link header.
+        assert_eq!(
+            line_cut(&mut p, 1, &f, 14),
+            " [|ip]\n\t0x0000:  0200 0000 0002 0200 0000 0001 0800\n"
+        );
+        // -v with an option cut short: `[truncated-option]`, the marker, and a normal return.
+        let mut p = verbose_printer(1);
+        p.opts.hex = 1;
+        let g = unhex("020000000002020000000001080048000024000140004063d0630a0000010a000002440c05010a000001");
+        let l = line_cut(&mut p, 1, &[g.as_slice(), &[0; 8]].concat(), g.len());
+        assert!(l.contains(" [|ip]\n\t0x0000:  4800 0024"), "{l}");
     }
 
     #[test]

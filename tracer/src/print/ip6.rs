@@ -72,7 +72,11 @@ impl Printer {
     /// ip6_print()
     pub(super) fn ip6(&mut self, out: &mut Vec<u8>, data: &[u8], length: usize) -> PResult {
         self.proto = "ip6";
-        let h = ipv6::Header::new_checked(data).map_err(|_| Trunc)?;
+        // Every truncation ip6_print() itself finds is a `goto trunc`: the marker, then return.
+        let Ok(h) = ipv6::Header::new_checked(data) else {
+            self.trunc_here(out);
+            return Ok(());
+        };
         if length < ipv6::HEADER_LEN {
             out.s("truncated-ip6 ");
             out.u(length as u64);
@@ -140,7 +144,8 @@ impl Printer {
         let mut found_hbh = false;
         while cp < data.len() {
             if (len as usize) < advance {
-                return Err(Trunc);
+                self.trunc_here(out);
+                return Ok(());
             }
             cp += advance;
             len -= advance as u32;
@@ -186,7 +191,8 @@ impl Printer {
                     if found_jumbo {
                         len = payload_len.wrapping_add(ipv6::HEADER_LEN as u32);
                         if len < total_advance {
-                            return Err(Trunc);
+                            self.trunc_here(out);
+                            return Ok(());
                         }
                         if (length as u64) < len as u64 {
                             out.s("truncated-ip6 - ");
@@ -197,7 +203,8 @@ impl Printer {
                         len -= total_advance;
                     } else if payload_len == 0 {
                         if found_extension_header {
-                            return Err(Trunc);
+                            self.trunc_here(out);
+                            return Ok(());
                         }
                         len = ipv6::HEADER_LEN as u32;
                         data = &data[..ipv6::HEADER_LEN];
@@ -242,12 +249,12 @@ impl Printer {
         let hlen = (get_u8(data, cp + 1).ok_or(Trunc)? as usize + 1) << 3;
         if data.len() < cp + hlen {
             // A local `goto trunc`, not a longjmp: ip6_print goes on to the jumbo check.
-            out.s(" [|hbhopt]");
+            self.trunc_here(out);
             return Ok(None);
         }
         out.s("HBH ");
         if !self.ip6_opt_process(out, &data[cp + 2..cp + hlen], Some((found_jumbo, payload_len))) {
-            out.s(" [|hbhopt]");
+            self.trunc_here(out);
             return Ok(None);
         }
         Ok(Some(hlen))
@@ -258,11 +265,13 @@ impl Printer {
         self.proto = "dstopt";
         let hlen = (get_u8(data, cp + 1).ok_or(Trunc)? as usize + 1) << 3;
         if data.len() < cp + hlen {
-            return Err(Trunc);
+            // ND_TCHECK_LEN with a `trunc:` label: the marker, and ip6_print returns.
+            self.trunc_here(out);
+            return Ok(None);
         }
         out.s("DSTOPT ");
         if self.opts.verbose > 0 && !self.ip6_opt_process(out, &data[cp + 2..cp + hlen], None) {
-            out.s(" [|dstopt]");
+            self.trunc_here(out);
             return Ok(None);
         }
         Ok(Some(hlen))
@@ -421,7 +430,11 @@ impl Printer {
 
     /// rt6_print(): a routing header at `cp`.
     fn rt6(&mut self, out: &mut Vec<u8>, data: &[u8], cp: usize) -> Advance {
-        get_u8(data, cp).ok_or(Trunc)?;
+        if data.get(cp).is_none() {
+            // ip6_print()'s ND_TCHECK_1 before calling rt6_print(): its own `goto trunc`.
+            self.trunc_here(out);
+            return Ok(None);
+        }
         self.proto = "rt6";
         out.s("RT6");
         let len = get_u8(data, cp + 1).ok_or(Trunc)?;
@@ -610,6 +623,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn truncation_returns_or_longjmps_as_tcpdump() {
+        let mut p = printer();
+        p.opts.hex = 1;
+        // The fixed header cut short: ip6_print()'s `goto trunc` returns; the dump skips the
+        // link header.
+        let f = eth_ipv6(17, &[0, 1, 0, 2, 0, 9, 0, 0, b'x']);
+        let l = line_cut(&mut p, 1, &f, 53);
+        assert!(l.starts_with(" [|ip6]\n\t0x0000:  6000 0000 0009 1140 "), "{l}");
+        // A destination options header cut short: the marker, then return.
+        let mut ext = vec![17, 1, 1, 10];
+        ext.extend_from_slice(&[0; 10]);
+        ext.extend_from_slice(&[0, 1, 0, 2, 0, 9, 0, 0, b'x']);
+        let f = eth_ipv6(60, &ext);
+        let l = line_cut(&mut p, 1, &f, 62);
+        assert!(
+            l.starts_with("IP6 fd00::1 > fd00::2:  [|dstopt]\n\t0x0000:  6000 "),
+            "{l}"
+        );
+        // Its length byte not captured: GET_U_1 longjmps; the dump starts at the link header.
+        let l = line_cut(&mut p, 1, &f, 55);
+        assert!(
+            l.starts_with("IP6 fd00::1 > fd00::2:  [|dstopt]\n\t0x0000:  0000 0000 "),
+            "{l}"
+        );
     }
 
     #[test]

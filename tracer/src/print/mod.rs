@@ -2,9 +2,12 @@
 //!
 //! [`Printer::print`] writes exactly the line(s) `tcpdump -nn` writes for a packet. Each
 //! protocol printer mirrors one of tcpdump's `print-*.c` files: it names the layer it is in
-//! (`self.proto`), reads fields through checked accessors, and returns [`Trunc`] when the
-//! capture ran out; the top level then appends ` [|proto]` exactly where tcpdump's longjmp
-//! would have.
+//! (`self.proto`) and reads fields through checked accessors. Where the capture runs out it
+//! does what tcpdump does there: for a GET_* macro or an ND_TCHECK in a function without a
+//! `trunc:` label (tcpdump's longjmp) it returns [`Trunc`] and the top level appends
+//! ` [|proto]`; for a `goto trunc` that prints and returns (nd_print_trunc) it calls
+//! [`Printer::trunc_here`] and returns Ok, so the enclosing layers finish normally. The two
+//! print the same text; they differ in where `-x`/`-X`/`-A` start their dump.
 
 mod arp;
 mod dns;
@@ -119,12 +122,6 @@ pub(crate) fn need(buf: &[u8], len: usize) -> PResult {
     if buf.len() < len { Err(Trunc) } else { Ok(()) }
 }
 
-/// Layers whose printers (tcp_print, udp_print, ip6_print) report most truncations with
-/// nd_print_trunc() and return, instead of tcpdump's longjmp: the link layer then still counts
-/// its header for `-x`. Printers that model that precisely print their marker themselves and
-/// return Ok (see [`Printer::trunc_here`]).
-const SOFT_TRUNC: &[&str] = &["tcp", "udp", "ip6"];
-
 /// libpcap's MAXIMUM_SNAPLEN.
 const MAX_SNAPLEN: u32 = 262_144;
 
@@ -189,8 +186,12 @@ pub struct Printer {
     scratch: Vec<u8>,
     /// Packets seen so far (`-#` numbers them from 1, invalid records included).
     count: u32,
-    /// Link-layer header length consumed before the network-layer printer was called; what
-    /// `-x` skips when that printer stops with a truncation that tcpdump does not longjmp for.
+    /// Link-layer header length consumed before the network-layer printer was called.
+    #[allow(
+        dead_code,
+        reason = "written by the link printers; no longer read since every printer reports a \
+                  truncation it returns from with trunc_here"
+    )]
     ll_hdr_len: usize,
 }
 
@@ -239,20 +240,15 @@ impl Printer {
             return;
         }
         self.clock.write(out, ts, self.opts.time, self.opts.nano);
-        // The link-layer header length, as tcpdump's printers report it: after a longjmp for a
-        // truncated capture it stays 0, so `-x` then dumps the whole packet.
-        self.ll_hdr_len = 0;
+        // The link-layer header length, as tcpdump's printers report it when they return; after
+        // a longjmp for a truncated capture it is 0, so `-x` then dumps the whole packet.
         let hdrlen = match self.link(out, linktype, data, orig_len) {
             Ok(n) => n,
             Err(Trunc) => {
                 out.s(" [|");
                 out.s(self.proto);
                 out.c(b']');
-                if SOFT_TRUNC.contains(&self.proto) {
-                    self.ll_hdr_len
-                } else {
-                    0
-                }
+                0
             }
         };
         self.dump(out, data, hdrlen);
@@ -289,8 +285,10 @@ impl Printer {
         }
     }
 
-    /// nd_print_trunc() without the longjmp: writes ` [|proto]` and lets the caller return
-    /// Ok, so the enclosing layers finish as tcpdump's do (and `-x` skips the link header).
+    /// nd_print_trunc() followed by a normal return (tcpdump's `goto trunc`, as opposed to the
+    /// longjmp of a GET_* macro, which is `Err(Trunc)`): writes ` [|proto]`; the caller then
+    /// returns Ok, so the enclosing layers finish as tcpdump's do (and `-x` skips the link
+    /// header).
     pub(crate) fn trunc_here(&mut self, out: &mut Vec<u8>) {
         out.s(" [|");
         out.s(self.proto);

@@ -49,10 +49,13 @@ fn option_name(kind: u8) -> Option<&'static str> {
 
 /// The sequence-number bases of each conversation, keyed like tcpdump's tcp_seq_hash: the
 /// address pair and ports in a canonical order (lower port first, then lower address).
+/// (lower address, higher address, ports) of a conversation.
+type SeqKey<const N: usize> = ([u8; N], [u8; N], u32);
+
 #[derive(Debug, Default)]
 pub(crate) struct SeqTable {
-    v4: HashMap<([u8; 4], [u8; 4], u32), (u32, u32)>,
-    v6: HashMap<([u8; 16], [u8; 16], u32), (u32, u32)>,
+    v4: HashMap<SeqKey<4>, (u32, u32)>,
+    v6: HashMap<SeqKey<16>, (u32, u32)>,
 }
 
 impl SeqTable {
@@ -183,7 +186,8 @@ impl Printer {
             out.s(" > ");
             self.addr(out, info.v6, info.dst);
             out.c(b':');
-            return Err(Trunc);
+            self.trunc_here(out);
+            return Ok(());
         };
         if info.first_nh == ipproto::TCP {
             self.addr(out, info.v6, info.src);
@@ -200,7 +204,11 @@ impl Printer {
             self.tcp_port(out, dport);
             out.s(": ");
         }
-        let h = tcp::Header::new_checked(data).map_err(|_| Trunc)?;
+        // ND_TCHECK_SIZE with tcp_print()'s own `trunc:` label: the marker, then return.
+        let Ok(h) = tcp::Header::new_checked(data) else {
+            self.trunc_here(out);
+            return Ok(());
+        };
         let hlen = h.header_len();
         if hlen < tcp::HEADER_LEN {
             out.s(" tcp ");
@@ -392,7 +400,9 @@ impl Printer {
         let mut cp = tcp::HEADER_LEN;
         let mut ch = false;
         out.s(", options [");
-        // LENCHECK(l): Err(Bad) when the option is shorter than l, Err(Trunc) when not captured.
+        // LENCHECK(l): `[bad opt]` when the option is shorter than l; when it was not captured,
+        // ND_TCHECK_LEN's `goto trunc`: the marker (and `>` after the first option), then return.
+        // The kind and length bytes are read with GET_U_1, which longjmps (Err).
         macro_rules! lencheck {
             ($l:expr) => {{
                 let l: usize = $l;
@@ -400,9 +410,7 @@ impl Printer {
                     return Ok(self.bad_opt(out, ch));
                 }
                 if need(data, cp + l).is_err() {
-                    out.s(" [|");
-                    out.s(self.proto);
-                    out.c(b']');
+                    self.trunc_here(out);
                     if ch {
                         out.c(b'>');
                     }
@@ -451,7 +459,7 @@ impl Printer {
                 }
                 opt::SACK => {
                     datalen = len - 2;
-                    if datalen % 8 != 0 {
+                    if !datalen.is_multiple_of(8) {
                         out.s(" invalid sack");
                     } else {
                         out.c(b' ');
@@ -722,10 +730,10 @@ impl Printer {
             }
             1 => {
                 // MP_JOIN
-                if !(len == 12 && syn)
-                    && !(len == 16 && flags & (tcp::SYN | tcp::ACK) == tcp::SYN | tcp::ACK)
-                    && !(len == 24 && flags & tcp::ACK != 0)
-                {
+                let valid = (len == 12 && syn)
+                    || (len == 16 && flags & (tcp::SYN | tcp::ACK) == tcp::SYN | tcp::ACK)
+                    || (len == 24 && flags & tcp::ACK != 0);
+                if !valid {
                     return false;
                 }
                 if len != 24 {
@@ -924,7 +932,7 @@ fn fastopen(out: &mut Vec<u8>, cookie: &[u8], exp: bool) {
     }
     if cookie.is_empty() {
         out.s(" cookiereq");
-    } else if cookie.len() % 2 != 0 || cookie.len() < 4 || cookie.len() > 16 {
+    } else if !cookie.len().is_multiple_of(2) || cookie.len() < 4 || cookie.len() > 16 {
         out.s(" (invalid)");
     } else {
         out.s(" cookie ");
@@ -1063,6 +1071,41 @@ mod tests {
             "IP 10.0.0.1.5016 > 10.0.0.2.6000: Flags [P.], ack 22, win 65535, options [nop,nop,mptcp 18 dss ack 256 \
              seq 512 subseq 1 len 16,nop,nop,eol], length 0\n"
         );
+    }
+
+    /// The first bytes the `-x` dump shows: `4500` from the IP header, `0200` from the Ethernet
+    /// header (after a longjmp).
+    fn dump_start(l: &str) -> &str {
+        l.split("0x0000:  ").nth(1).map_or("", |d| d.get(..4).unwrap_or(""))
+    }
+
+    #[test]
+    fn truncation_returns_or_longjmps_as_tcpdump() {
+        let mut p = printer();
+        p.opts.hex = 1;
+        let f = seg(1, 2, 3, 4, 0x02, &[2, 4, 5, 0xb4, 1, 1, 4, 2], &[]);
+        let head = "IP 10.0.0.1.1 > 10.0.0.2.2: Flags [S], seq 3, win 64240, options [";
+        for (cut, text, start) in [
+            // Ports, fixed header and an option's value cut short: tcp_print() prints the
+            // marker and returns; the dump skips the Ethernet header.
+            (37, "IP 10.0.0.1 > 10.0.0.2: [|tcp]".to_string(), "4500"),
+            (44, "IP 10.0.0.1.1 > 10.0.0.2.2:  [|tcp]".to_string(), "4500"),
+            (57, format!("{head}mss [|tcp]"), "4500"),
+            // A kind or length byte not captured: GET_U_1 longjmps; the dump starts at the
+            // link header.
+            (58, format!("{head}mss 1460, [|tcp]"), "0200"),
+            (60, format!("{head}mss 1460,nop,nop, [|tcp]"), "0200"),
+            (61, format!("{head}mss 1460,nop,nop, [|tcp]"), "0200"),
+        ] {
+            let l = line_cut(&mut p, 1, &f, cut);
+            assert_eq!(l.lines().next(), Some(text.as_str()), "cut {cut}");
+            assert_eq!(dump_start(&l), start, "cut {cut}: {l}");
+        }
+        // A later option's value cut short: the marker and `>`, then return.
+        let g = seg(1, 2, 3, 4, 0x02, &[1, 1, 2, 4, 5, 0xb4, 4, 2], &[]);
+        let l = line_cut(&mut p, 1, &g, 59);
+        assert_eq!(l.lines().next(), Some(format!("{head}nop,nop,mss [|tcp]>").as_str()));
+        assert_eq!(dump_start(&l), "4500");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::ip::{IpInfo, cksum_shouldbe};
 use super::out::Out;
-use super::{Coverage, PResult, Printer, Trunc};
+use super::{Coverage, PResult, Printer};
 use crate::wire::{get_be16, get_be32, ipproto, udp};
 
 /// Ports on which tcpdump 4.99.3 hands the payload to an application decoder we do not
@@ -91,9 +91,11 @@ impl Printer {
 
     pub(super) fn udp(&mut self, out: &mut Vec<u8>, data: &[u8], length: usize, info: IpInfo<'_>) -> PResult {
         self.proto = "udp";
+        // Every truncation udp_print() finds is a `goto trunc`: the marker, then return.
         let (Some(sport), Some(dport)) = (get_be16(data, 0), get_be16(data, 2)) else {
             self.udp_addrs(out, &info, None);
-            return Err(Trunc);
+            self.trunc_here(out);
+            return Ok(());
         };
         let ports = Some((sport, dport));
         if length < udp::HEADER_LEN {
@@ -104,7 +106,8 @@ impl Printer {
         }
         let Some(ulen) = get_be16(data, 4) else {
             self.udp_addrs(out, &info, ports);
-            return Err(Trunc);
+            self.trunc_here(out);
+            return Ok(());
         };
         let mut ulen = ulen as usize;
         if ulen == 0 && length > 65535 {
@@ -123,7 +126,8 @@ impl Printer {
         }
         if data.len() < udp::HEADER_LEN {
             self.udp_addrs(out, &info, ports);
-            return Err(Trunc);
+            self.trunc_here(out);
+            return Ok(());
         }
         self.udp_addrs(out, &info, ports);
         let payload = &data[udp::HEADER_LEN..];
@@ -158,6 +162,29 @@ impl Printer {
 mod tests {
     use super::super::testutil::*;
     use crate::print::{Coverage, PrintOptions, Printer, TimeFormat};
+
+    #[test]
+    fn truncation_returns_as_tcpdump() {
+        // udp_print() reports every truncation with `goto trunc` and returns: the -x dump skips
+        // the link header.
+        let mut p = printer();
+        p.opts.hex = 1;
+        let f = eth_ipv4(
+            17,
+            [10, 0, 0, 1],
+            [10, 0, 0, 2],
+            &[3, 0xe8, 7, 0xd0, 0, 12, 0, 0, 1, 2, 3, 4],
+        );
+        for (cut, text) in [
+            (37, "IP 10.0.0.1 > 10.0.0.2:  [|udp]"),
+            (39, "IP 10.0.0.1.1000 > 10.0.0.2.2000:  [|udp]"),
+            (41, "IP 10.0.0.1.1000 > 10.0.0.2.2000:  [|udp]"),
+        ] {
+            let l = line_cut(&mut p, 1, &f, cut);
+            assert_eq!(l.lines().next(), Some(text), "cut {cut}");
+            assert!(l.contains("\n\t0x0000:  4500 0020 "), "cut {cut}: {l}");
+        }
+    }
 
     #[test]
     fn plain_and_bad_length() {
