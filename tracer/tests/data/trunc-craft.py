@@ -102,6 +102,16 @@ v4 = [
     eth(0x800) + ip4(4, ip4(6, tcp(1, 2, 3, 4, 0x02, b'\x02\x04\x05\xb4'))),
     # VLAN, IPv4, UDP
     eth(0x800, vlan=True) + ip4(17, udp(1000, 2000, b'abcd')),
+    # TCP-AO, SACK permitted, window scale; an HTTP response (-v prints each line)
+    eth(0x800) + ip4(6, tcp(80, 40000, 5001, 1045, 0x18, b'\x1d\x08\x01\x02\xaa\xbb\xcc\xdd\x04\x02\x03\x03\x07\x00',
+                            b'HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: 2\r\n\r\nhi')),
+    # ICMP time exceeded quoting IPv4 + TCP
+    eth(0x800) + ip4(1, struct.pack('>BBHI', 11, 0, 0, 0) + ip4(6, tcp(40000, 80, 1, 0, 0x02), src=A, dst=B)[:28]),
+    # DNS response over TCP
+    eth(0x800) + ip4(6, tcp(53, 40000, 1, 2, 0x18, b'', struct.pack('>H', len(dns_response(7, 'example.com')))
+                                                 + dns_response(7, 'example.com'))),
+    # a later fragment
+    eth(0x800) + ip4(17, b'abcdefgh', off=0x00b9),
 ]
 
 v6 = [
@@ -121,6 +131,15 @@ v6 = [
     eth(0x86dd) + ip6(41, ip6(17, udp(1, 2, b'xyz'))),
     # ICMPv6 echo request
     eth(0x86dd) + ip6(58, b'\x80\x00\x00\x00\x00\x05\x00\x01abcd'),
+    # hop-by-hop Jumbo Payload option with a zero payload length, then UDP
+    eth(0x86dd) + ip6(0, b'\x11\x00\xc2\x04\x00\x01\x00\x10' + udp(1, 2, b'abcd') + b'\0' * 4, plen=0),
+    # IPv4 in IPv6, TCP inside
+    eth(0x86dd) + ip6(4, ip4(6, tcp(1, 2, 3, 4, 0x10, b'\x01\x01\x08\x0a\0\0\0\1\0\0\0\2'))),
+    # a later fragment; an atomic fragment with TCP
+    eth(0x86dd) + ip6(44, b'\x11\x00\x05\xc8\x12\x34\x56\x78' + b'abcdefgh'),
+    eth(0x86dd) + ip6(44, b'\x06\x00\x00\x00\x12\x34\x56\x78' + tcp(1, 2, 3, 4, 0x02, b'\x02\x04\x05\xb4')),
+    # mDNS response over IPv6
+    eth(0x86dd) + ip6(17, udp(5353, 5353, dns_response(0, 'host.local'))),
 ]
 
 pcap('trunc-ipv4.pcap', v4)
