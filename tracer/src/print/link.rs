@@ -485,11 +485,9 @@ impl Printer {
                     out.s(": ");
                 }
             }
-            self.ll_hdr_len = off;
             return Ok(off + self.llc_then_default(out, p, length, Some((src, dst)))?);
         }
         if length_type == 0x8870 {
-            self.ll_hdr_len = off;
             // Alteon jumbo frames: an LLC header follows the type.
             return Ok(off + self.llc_then_default(out, p, length, Some((src, dst)))?);
         }
@@ -508,7 +506,6 @@ impl Printer {
             self.limit(Coverage::Unsupported);
             return Ok(off);
         }
-        self.ll_hdr_len = off;
         if !self.ethertype(out, length_type, p, length)? {
             if !e {
                 self.ether_addresses(out, src, dst);
@@ -593,7 +590,6 @@ impl Printer {
         let mut length = length;
         loop {
             let p = data.get(off..).unwrap_or(&[]);
-            self.ll_hdr_len = off;
             if proto <= ethertype::MAX_LENGTH {
                 match proto {
                     SLL_P_802_3 => {
@@ -770,7 +766,6 @@ impl Printer {
         }
         let length = length.saturating_sub(4);
         let p = &data[4..];
-        self.ll_hdr_len = 4;
         match family {
             2 => self.ip(out, p, length)?,
             24 | 28 | 30 => self.ip6(out, p, length)?,

@@ -191,7 +191,6 @@ impl Printer {
         }
         let p = &p[hdrlen..];
         let length = length - hdrlen;
-        self.ll_hdr_len += hdrlen;
         if ssap == SAP_SNAP && dsap == SAP_SNAP && control == LLC_UI {
             let known = self.snap(out, p, length, addrs)?;
             return Ok((hdrlen + 5, known));
@@ -339,7 +338,6 @@ impl Printer {
             out.s(": ");
         }
         let (p, length) = (&p[5..], length - 5);
-        self.ll_hdr_len += 5;
         match oui {
             0x000000 | 0x0000f8 => {
                 if self.ethertype(out, pid, p, length)? {

@@ -186,13 +186,6 @@ pub struct Printer {
     scratch: Vec<u8>,
     /// Packets seen so far (`-#` numbers them from 1, invalid records included).
     count: u32,
-    /// Link-layer header length consumed before the network-layer printer was called.
-    #[allow(
-        dead_code,
-        reason = "written by the link printers; no longer read since every printer reports a \
-                  truncation it returns from with trunc_here"
-    )]
-    ll_hdr_len: usize,
 }
 
 impl Printer {
@@ -206,7 +199,6 @@ impl Printer {
             coverage: Coverage::Full,
             scratch: Vec::new(),
             count: 0,
-            ll_hdr_len: 0,
             opts,
         }
     }
