@@ -537,15 +537,10 @@ impl Printer {
         Ok(hdrlen)
     }
 
-    /// sll_print(): the cooked header as `-e` shows it.
-    fn sll_header(&mut self, out: &mut Vec<u8>, pkttype: u16, halen: u16, addr: &[u8], proto: u16, length: usize) {
-        let name = pkttype_name(pkttype);
-        for _ in name.len()..3 {
-            out.c(b' ');
-        }
-        out.s(name);
-        out.c(b' ');
-        if halen == 6 {
+    /// The rest of an SLL or SLL2 `-e` header: the link-layer address when it is a MAC, then
+    /// (unless -q) the protocol and the length.
+    fn cooked_addr_proto_length(&mut self, out: &mut Vec<u8>, mac: bool, addr: &[u8], proto: u16, length: usize) {
+        if mac {
             self.etheraddr(out, addr);
             out.c(b' ');
         }
@@ -571,6 +566,17 @@ impl Printer {
         out.s(", length ");
         out.u(length as u64);
         out.s(": ");
+    }
+
+    /// sll_print(): the cooked header as `-e` shows it.
+    fn sll_header(&mut self, out: &mut Vec<u8>, pkttype: u16, halen: u16, addr: &[u8], proto: u16, length: usize) {
+        let name = pkttype_name(pkttype);
+        for _ in name.len()..3 {
+            out.c(b' ');
+        }
+        out.s(name);
+        out.c(b' ');
+        self.cooked_addr_proto_length(out, halen == 6, addr, proto, length);
     }
 
     /// What follows a cooked header (both versions): 802.2/802.3 payloads, 802.1Q tags, and
@@ -674,32 +680,7 @@ impl Printer {
         out.s("ifindex ");
         out.u(ifindex as u64);
         out.c(b' ');
-        if halen == 6 {
-            self.etheraddr(out, addr);
-            out.c(b' ');
-        }
-        if self.opts.quiet {
-            return;
-        }
-        match proto {
-            SLL_P_802_3 => out.s("802.3"),
-            SLL_P_802_2 => out.s("802.2"),
-            p if p <= ethertype::MAX_LENGTH => {
-                out.s("ethertype Unknown (0x");
-                out.x_pad(p as u64, 4);
-                out.c(b')');
-            }
-            p => {
-                out.s("ethertype ");
-                out.s(ethertype_name(p).unwrap_or("Unknown"));
-                out.s(" (0x");
-                out.x_pad(p as u64, 4);
-                out.c(b')');
-            }
-        }
-        out.s(", length ");
-        out.u(length as u64);
-        out.s(": ");
+        self.cooked_addr_proto_length(out, halen == 6, addr, proto, length);
     }
 
     /// sll2_if_print(): Linux cooked capture v2, led by the interface name and direction as
