@@ -778,40 +778,27 @@ impl Printer {
                 }
                 let mut p = 4usize;
                 let mut left = len - 4;
+                // A data ack or sequence number: 8 bytes when its "wide" flag is set, else 4.
+                let number = |out: &mut Vec<u8>, p: &mut usize, left: &mut usize, wide: bool| {
+                    let n = if wide { 8 } else { 4 };
+                    if *left < n {
+                        return false;
+                    }
+                    out.u(if wide { be64(*p) } else { be32(*p) as u64 });
+                    *p += n;
+                    *left -= n;
+                    true
+                };
                 if f & 0x01 != 0 {
                     out.s(" ack ");
-                    if f & 0x02 != 0 {
-                        if left < 8 {
-                            return false;
-                        }
-                        out.u(be64(p));
-                        p += 8;
-                        left -= 8;
-                    } else {
-                        if left < 4 {
-                            return false;
-                        }
-                        out.u(be32(p) as u64);
-                        p += 4;
-                        left -= 4;
+                    if !number(out, &mut p, &mut left, f & 0x02 != 0) {
+                        return false;
                     }
                 }
                 if f & 0x04 != 0 {
                     out.s(" seq ");
-                    if f & 0x08 != 0 {
-                        if left < 8 {
-                            return false;
-                        }
-                        out.u(be64(p));
-                        p += 8;
-                        left -= 8;
-                    } else {
-                        if left < 4 {
-                            return false;
-                        }
-                        out.u(be32(p) as u64);
-                        p += 4;
-                        left -= 4;
+                    if !number(out, &mut p, &mut left, f & 0x08 != 0) {
+                        return false;
                     }
                     if left < 4 {
                         return false;
