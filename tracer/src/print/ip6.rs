@@ -288,19 +288,10 @@ impl Printer {
         let mut seen_jumbo = false;
         let mut i = 0usize;
         while i < len {
-            let t = b[i];
-            let optlen = if t == ip6opt::PAD1 {
-                1
-            } else {
-                match b.get(i + 1) {
-                    Some(&l) => l as usize + 2,
-                    None => return false,
-                }
-            };
-            if i + optlen > len {
+            let Some(o) = option_at(b, i) else {
                 return false;
-            }
-            let o = &b[i..i + optlen];
+            };
+            let (t, optlen) = (o[0], o.len());
             match t {
                 ip6opt::PAD1 => {
                     if v {
@@ -494,23 +485,25 @@ impl Printer {
     }
 }
 
+/// The option (type, length, data) that starts at `i`: Pad1 is one byte, the others say their
+/// length; `None` when it runs past the end.
+fn option_at(b: &[u8], i: usize) -> Option<&[u8]> {
+    let len = match *b.get(i)? {
+        ip6opt::PAD1 => 1,
+        _ => *b.get(i + 1)? as usize + 2,
+    };
+    b.get(i..i + len)
+}
+
 /// ip6_sopt_print(): the sub-options of a Home Address option.
 fn ip6_sopt_print(out: &mut Vec<u8>, b: &[u8]) -> bool {
     let len = b.len();
     let mut i = 0usize;
     while i < len {
-        let t = b[i];
-        let optlen = if t == ip6opt::PAD1 {
-            1
-        } else {
-            match b.get(i + 1) {
-                Some(&l) => l as usize + 2,
-                None => return false,
-            }
-        };
-        if i + optlen > len {
+        let Some(o) = option_at(b, i) else {
             return false;
-        }
+        };
+        let (t, optlen) = (o[0], o.len());
         match t {
             ip6opt::PAD1 => out.s(", pad1"),
             ip6opt::PADN => out.s(", padn"),
@@ -518,7 +511,7 @@ fn ip6_sopt_print(out: &mut Vec<u8>, b: &[u8]) -> bool {
                 out.s(", sopt_type 0x");
                 out.x_pad(t as u64, 2);
                 out.s(": len=");
-                out.u(b[i + 1] as u64);
+                out.u(o[1] as u64);
             }
         }
         i += optlen;
