@@ -123,6 +123,11 @@ impl Printer {
         if v > 0 && is_error(ty) {
             out.s("\n\t");
             let ip_len = get_be16(d, OIP + 2).ok_or(Trunc)? as usize;
+            // tcpdump reads ip_len again for ip_print's argument after cutting the capture
+            // to ip_len bytes: a length under 4 cuts that field itself off.
+            if ip_len < 4 {
+                return Err(Trunc);
+            }
             let inner = d.get(OIP..).unwrap_or(&[]);
             self.ip(out, &inner[..ip_len.min(inner.len())], ip_len)?;
             self.proto = "icmp";

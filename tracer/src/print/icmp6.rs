@@ -381,8 +381,9 @@ impl Printer {
                 }
                 match code {
                     0 | 1 | 3 => {
+                        let dst = g_ip6(d, OIP + 24)?;
                         out.c(b' ');
-                        self.ip6addr(out, g_ip6(d, OIP + 24)?);
+                        self.ip6addr(out, dst);
                     }
                     2 => {
                         let dst = g_ip6(d, OIP + 24)?;
@@ -417,13 +418,15 @@ impl Printer {
                 }
             }
             icmpv6::PACKET_TOO_BIG => {
+                let mtu = g32(d, 4)?;
                 out.s(", mtu ");
-                out.u(g32(d, 4)? as u64);
+                out.u(mtu as u64);
             }
             icmpv6::TIME_EXCEEDED => match code {
                 0 => {
+                    let dst = g_ip6(d, OIP + 24)?;
                     out.s(" for ");
-                    self.ip6addr(out, g_ip6(d, OIP + 24)?);
+                    self.ip6addr(out, dst);
                 }
                 1 => out.s(" (reassembly)"),
                 _ => {
@@ -504,15 +507,17 @@ impl Printer {
                 }
             }
             icmpv6::NEIGHBOR_SOLICIT => {
+                let tgt = g_ip6(d, 8)?;
                 out.s(", who has ");
-                self.ip6addr(out, g_ip6(d, 8)?);
+                self.ip6addr(out, tgt);
                 if v > 0 && !self.icmp6_opts(out, d, 24, length as i64 - 24)? {
                     return self.icmp6_trunc(out);
                 }
             }
             icmpv6::NEIGHBOR_ADVERT => {
+                let tgt = g_ip6(d, 8)?;
                 out.s(", tgt is ");
-                self.ip6addr(out, g_ip6(d, 8)?);
+                self.ip6addr(out, tgt);
                 if v > 0 {
                     let flags = g32(d, 4)?;
                     out.s(", Flags [");
@@ -524,10 +529,12 @@ impl Printer {
                 }
             }
             icmpv6::REDIRECT => {
+                let dst = g_ip6(d, 24)?;
                 out.s(", ");
-                self.ip6addr(out, g_ip6(d, 24)?);
+                self.ip6addr(out, dst);
+                let tgt = g_ip6(d, 8)?;
                 out.s(" to ");
-                self.ip6addr(out, g_ip6(d, 8)?);
+                self.ip6addr(out, tgt);
                 if v > 0 && !self.icmp6_opts(out, d, 40, length as i64 - 40)? {
                     return self.icmp6_trunc(out);
                 }
@@ -537,25 +544,29 @@ impl Printer {
             141 | 142 => {}
             icmpv6::MLDV2_REPORT => self.mldv2_report(out, d, length)?,
             144 | 146 => {
+                let id = g16(d, 4)?;
                 out.s(", id 0x");
-                out.x_pad(g16(d, 4)? as u64, 4);
+                out.x_pad(id as u64, 4);
             }
             145 => {
                 if v > 0 {
+                    let id = g16(d, 4)?;
                     out.s(", id 0x");
-                    out.x_pad(g16(d, 4)? as u64, 4);
+                    out.x_pad(id as u64, 4);
                     let mut p = 8;
                     while p < length {
+                        let a = g_ip6(d, p)?;
                         out.s(", ");
-                        self.ip6addr(out, g_ip6(d, p)?);
+                        self.ip6addr(out, a);
                         p += 16;
                     }
                 }
             }
             147 => {
                 if v > 0 {
+                    let id = g16(d, 4)?;
                     out.s(", id 0x");
-                    out.x_pad(g16(d, 4)? as u64, 4);
+                    out.x_pad(id as u64, 4);
                     let flags = g16(d, 6)?;
                     if flags & 0xc000 != 0 {
                         out.c(b' ');
@@ -599,10 +610,12 @@ impl Printer {
         if d.len() < 24 {
             return Ok(());
         }
+        let delay = g16(d, 4)?;
         out.s("max resp delay: ");
-        out.u(g16(d, 4)? as u64);
+        out.u(delay as u64);
+        let addr = g_ip6(d, 8)?;
         out.s(" addr: ");
-        self.ip6addr(out, g_ip6(d, 8)?);
+        self.ip6addr(out, addr);
         Ok(())
     }
 
@@ -620,8 +633,9 @@ impl Printer {
             out.u(mrt as u64);
             out.c(b']');
         }
+        let gaddr = g_ip6(d, 8)?;
         out.s(" [gaddr ");
-        self.ip6addr(out, g_ip6(d, 8)?);
+        self.ip6addr(out, gaddr);
         if v > 0 {
             let b24 = g8(d, 24)?;
             if b24 & 0x08 != 0 {
@@ -647,8 +661,9 @@ impl Printer {
             } else if v > 1 {
                 out.s(" {");
                 for i in 0..nsrcs {
+                    let a = g_ip6(d, 28 + i * 16)?;
                     out.c(b' ');
-                    self.ip6addr(out, g_ip6(d, 28 + i * 16)?);
+                    self.ip6addr(out, a);
                 }
                 out.s(" }");
             } else {
@@ -683,8 +698,9 @@ impl Printer {
                 out.s(" [invalid number of groups]");
                 return Ok(());
             }
+            let gaddr = g_ip6(d, group + 4)?;
             out.s(" [gaddr ");
-            self.ip6addr(out, g_ip6(d, group + 4)?);
+            self.ip6addr(out, gaddr);
             let rtype = g8(d, group)?;
             out.c(b' ');
             match rtype {
@@ -714,8 +730,9 @@ impl Printer {
             } else {
                 out.s(" {");
                 for j in 0..nsrcs {
+                    let a = g_ip6(d, group + 20 + j * 16)?;
                     out.c(b' ');
-                    self.ip6addr(out, g_ip6(d, group + 20 + j * 16)?);
+                    self.ip6addr(out, a);
                 }
                 out.s(" }");
             }
@@ -791,8 +808,9 @@ impl Printer {
                     }
                 }
                 25 => {
+                    let life = g32(d, cp + 4)?;
                     out.s(" lifetime ");
-                    out.u(g32(d, cp + 4)? as u64);
+                    out.u(life as u64);
                     out.s("s,");
                     for i in 0..(olen - 1) / 2 {
                         let a = g_ip6(d, cp + 8 + i * 16)?;
@@ -801,8 +819,9 @@ impl Printer {
                     }
                 }
                 31 => {
+                    let life = g32(d, cp + 4)?;
                     out.s(" lifetime ");
-                    out.u(g32(d, cp + 4)? as u64);
+                    out.u(life as u64);
                     out.s("s, domain(s):");
                     let mut domp = cp + 8;
                     while domp < cp + bytes && g8(d, domp)? != 0 {
@@ -814,8 +833,9 @@ impl Printer {
                     }
                 }
                 7 => {
+                    let ival = g32(d, cp + 4)?;
                     out.c(b' ');
-                    out.u(g32(d, cp + 4)? as u64);
+                    out.u(ival as u64);
                     out.s("ms");
                 }
                 8 => {
@@ -837,14 +857,17 @@ impl Printer {
                         3 => in6.copy_from_slice(g_ip6(d, cp + 8)?),
                         _ => return Ok(false),
                     }
+                    let plen = g8(d, cp + 2)?;
                     out.c(b' ');
                     self.ip6addr(out, &in6);
                     out.c(b'/');
-                    out.u(g8(d, cp + 2)? as u64);
+                    out.u(plen as u64);
+                    let pref = g8(d, cp + 3)?;
                     out.s(", pref=");
-                    out.s(rtpref(g8(d, cp + 3)?));
+                    out.s(rtpref(pref));
+                    let life = g32(d, cp + 4)?;
                     out.s(", lifetime=");
-                    lifetime(out, g32(d, cp + 4)?);
+                    lifetime(out, life);
                 }
                 _ => {
                     if v <= 1 {
@@ -997,8 +1020,9 @@ impl Printer {
                 out.s("DNS name");
                 ni_name(out, d, NI_LEN + 4, v)?;
                 if g16(d, 6)? & 1 != 0 {
+                    let ttl = g32(d, NI_LEN)?;
                     out.s(" [TTL=");
-                    out.u(g32(d, NI_LEN)? as u64);
+                    out.u(ttl as u64);
                     out.c(b']');
                 }
             }
@@ -1051,8 +1075,9 @@ impl Printer {
                 out.u(code as u64);
             }
         }
+        let seq = g32(d, 4)?;
         out.s(", seq=");
-        out.u(g32(d, 4)? as u64);
+        out.u(seq as u64);
         if v > 0 {
             let flags = d[9];
             out.c(b'[');
