@@ -169,10 +169,10 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
         printer.set_interface_name(i.index, &i.name);
     }
     // tcpdump looks up the network of the device it opened (none for `any`).
-    if let (false, Some(first)) = (any, ifaces.first()) {
-        if let Some((net, mask)) = iface::local_net(&first.name) {
-            printer.set_local_net(net, mask);
-        }
+    if let (false, Some(first)) = (any, ifaces.first())
+        && let Some((net, mask)) = iface::local_net(&first.name)
+    {
+        printer.set_local_net(net, mask);
     }
     let stdout = io::stdout();
     let flush_each = cfg.line_buffered || stdout.is_terminal();

@@ -1,5 +1,5 @@
 //! Capture files: reading (pcap, pcapng) and writing (pcap).
 
+pub(crate) mod pcapng;
 pub mod read;
 pub mod write;
-pub(crate) mod pcapng;

@@ -148,7 +148,7 @@ impl NgReader {
     /// Bytes left in a block of `total` bytes of which `consumed` have been read, excluding the
     /// trailing length word.
     fn body_len(&self, total: u32, consumed: u32) -> Result<usize, ReadError> {
-        if total < consumed + 4 || total % 4 != 0 {
+        if total < consumed + 4 || !total.is_multiple_of(4) {
             return Err(bad(&format!("block total length {total} is invalid")));
         }
         if total > MAX_BLOCK {
@@ -330,7 +330,7 @@ mod tests {
 
     fn block(kind: u32, body: &[u8]) -> Vec<u8> {
         let mut body = body.to_vec();
-        while body.len() % 4 != 0 {
+        while !body.len().is_multiple_of(4) {
             body.push(0);
         }
         let total = (body.len() + 12) as u32;

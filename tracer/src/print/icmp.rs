@@ -346,12 +346,11 @@ impl Printer {
         let ext_len = length - EXT_MINLEN;
         let whole = d.get(ext..ext + ext_len);
         // Without a length field, only a valid checksum says the extension is there.
-        if d[5] == 0 {
-            if let Some(w) = whole {
-                if in_cksum(w) != 0 {
-                    return Ok(());
-                }
-            }
+        if d[5] == 0
+            && let Some(w) = whole
+            && in_cksum(w) != 0
+        {
+            return Ok(());
         }
         let version = d[ext] >> 4;
         out.s("\n\tICMP Multi-Part extension v");

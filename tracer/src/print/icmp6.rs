@@ -980,11 +980,9 @@ impl Printer {
         out.s(" node information reply (");
         let code = g8(d, 1)?;
         match code {
-            0 => {
-                if v {
-                    out.s("success");
-                    needcomma = true;
-                }
+            0 if v => {
+                out.s("success");
+                needcomma = true;
             }
             1 | 2 => {
                 out.s(if code == 1 { "refused" } else { "unknown" });

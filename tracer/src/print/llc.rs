@@ -339,15 +339,11 @@ impl Printer {
         }
         let (p, length) = (&p[5..], length - 5);
         match oui {
-            0x000000 | 0x0000f8 => {
-                if self.ethertype(out, pid, p, length)? {
-                    return Ok(true);
-                }
+            0x000000 | 0x0000f8 if self.ethertype(out, pid, p, length)? => {
+                return Ok(true);
             }
-            0x080007 if pid == 0x809b => {
-                if self.ethertype(out, pid, p, length)? {
-                    return Ok(true);
-                }
+            0x080007 if pid == 0x809b && self.ethertype(out, pid, p, length)? => {
+                return Ok(true);
             }
             0x00000c if matches!(pid, 0x2000 | 0x2004 | 0x0111 | 0x2003 | 0x010b | 0x010c) => {
                 self.limit(Coverage::Unsupported);

@@ -20,6 +20,8 @@ impl<'a> Header<'a> {
     pub fn dst_port(&self) -> u16 {
         be16(self.buf, 2)
     }
+    /// The UDP length field (a header field, not the size of a collection).
+    #[allow(clippy::len_without_is_empty, reason = "`len` is the name of the UDP header field")]
     pub fn len(&self) -> u16 {
         be16(self.buf, 4)
     }
