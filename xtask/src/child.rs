@@ -129,13 +129,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!((e.code, e.signal), (None, Some(libc::SIGSEGV)));
-        let e = run(
-            &mut Command::new("sleep").arg("5"),
-            None,
-            None,
-            Duration::from_millis(100),
-        )
-        .unwrap();
+        let e = run(Command::new("sleep").arg("5"), None, None, Duration::from_millis(100)).unwrap();
         assert!(e.timed_out && e.wall < Duration::from_secs(4), "{e:?}");
     }
 

@@ -882,7 +882,7 @@ fn summarize(opts: &Options, jobs: &[Job], outcomes: &[Outcome], skipped: &[Stri
             (o.slowest, format!("{name} [{}]", j.flags.join(" ")))
         })
         .collect();
-    slow.sort_by(|a, b| b.0.cmp(&a.0));
+    slow.sort_by_key(|s| std::cmp::Reverse(s.0));
     let diffs_file = out_dir.join("diffs.txt");
     std::fs::write(&diffs_file, &report).with_context(|| format!("writing {}", diffs_file.display()))?;
 
