@@ -545,4 +545,30 @@ mod tests {
         );
         assert!(line(&mut p, 1, &f).ends_with("ICMP parameter problem - code 1, length 8\n\t [|icmp]\n"));
     }
+
+    #[test]
+    fn never_panics_on_any_prefix() {
+        let mut x: u32 = 11;
+        for ty in [0u8, 3, 4, 5, 8, 9, 11, 12, 13, 14, 18, 40] {
+            for len in 4..200usize {
+                let mut m = vec![ty, (x >> 8) as u8 % 16, 0, 0];
+                while m.len() < len {
+                    x = x.wrapping_mul(1103515245).wrapping_add(12345);
+                    m.push(match (x >> 16) % 4 {
+                        0 => 0,
+                        1 => 0x45,
+                        2 => 0xff,
+                        _ => (x >> 8) as u8,
+                    });
+                }
+                let f = eth_ipv4(1, [10, 0, 0, 1], [10, 0, 0, 2], &m);
+                for v in 0..4 {
+                    for cut in [f.len(), f.len() - 3, 40, 50] {
+                        let l = line_cut(&mut verbose_printer(v), 1, &f, cut.min(f.len()));
+                        assert!(l.ends_with('\n'));
+                    }
+                }
+            }
+        }
+    }
 }
