@@ -869,7 +869,7 @@ impl Printer {
     /// fqdn_print(): a domain name, following compression pointers (which must point back,
     /// before `cp`, relative to `bp`); the position after the name in place, or None.
     fn fqdn_from(&mut self, out: &mut Vec<u8>, m: &Msg<'_>, cp: usize, bp: usize) -> Result<Option<usize>, Trunc> {
-        let Some(mut l) = labellen(out, m, cp) else {
+        let Some(mut l) = labellen(out, m.buf, cp) else {
             return Ok(None);
         };
         let Some(mut i) = get_u8(m.buf, cp) else {
@@ -911,7 +911,7 @@ impl Printer {
                         return Ok(None);
                     };
                     i = b;
-                    let Some(nl) = labellen(out, m, cp) else {
+                    let Some(nl) = labellen(out, m.buf, cp) else {
                         return Ok(None);
                     };
                     l = nl;
@@ -955,7 +955,7 @@ impl Printer {
                 return Ok(None);
             };
             i = b;
-            let Some(nl) = labellen(out, m, cp) else {
+            let Some(nl) = labellen(out, m.buf, cp) else {
                 return Ok(None);
             };
             l = nl;
@@ -972,9 +972,9 @@ impl Printer {
 }
 
 /// labellen(): the length of the label at `cp` (a pointer's first byte as is), or None after
-/// printing why.
-fn labellen(out: &mut Vec<u8>, m: &Msg<'_>, cp: usize) -> Option<usize> {
-    let i = get_u8(m.buf, cp)?;
+/// printing why (also used by ICMPv6 node-information names).
+pub(super) fn labellen(out: &mut Vec<u8>, buf: &[u8], cp: usize) -> Option<usize> {
+    let i = get_u8(buf, cp)?;
     match i & 0xc0 {
         0x40 => {
             let elt = i & 0x3f;
@@ -984,7 +984,7 @@ fn labellen(out: &mut Vec<u8>, m: &Msg<'_>, cp: usize) -> Option<usize> {
                 out.c(b'>');
                 return None;
             }
-            let bitlen = match get_u8(m.buf, cp + 1)? {
+            let bitlen = match get_u8(buf, cp + 1)? {
                 0 => 256,
                 b => b as usize,
             };

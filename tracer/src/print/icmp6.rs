@@ -198,32 +198,6 @@ fn ni_name(out: &mut Vec<u8>, d: &[u8], cp: usize, verbose: bool) -> PResult {
     Ok(())
 }
 
-/// labellen(): the length of the label at `cp` (None where tcpdump's returns -1).
-fn labellen(out: &mut Vec<u8>, d: &[u8], cp: usize) -> Option<usize> {
-    let i = *d.get(cp)?;
-    match i & 0xc0 {
-        0x40 => {
-            let elt = i & 0x3f;
-            if elt != 1 {
-                out.s("<ELT ");
-                out.u(elt as u64);
-                out.c(b'>');
-                return None;
-            }
-            let bitlen = match *d.get(cp + 1)? {
-                0 => 256,
-                b => b as usize,
-            };
-            Some(bitlen.div_ceil(8) + 1)
-        }
-        0x80 => {
-            out.s("<BAD LABEL TYPE>");
-            None
-        }
-        _ => Some(i as usize),
-    }
-}
-
 /// blabel_print(): an EDNS0 bit-string label.
 fn blabel(out: &mut Vec<u8>, d: &[u8], cp: usize) -> Option<usize> {
     let bitlen = match *d.get(cp)? {
@@ -256,7 +230,7 @@ fn blabel(out: &mut Vec<u8>, d: &[u8], cp: usize) -> Option<usize> {
 /// `base`; returns where the name ends, None where tcpdump gives up on it.
 fn fqdn(out: &mut Vec<u8>, d: &[u8], mut cp: usize, base: usize) -> Option<usize> {
     const MAXCDNAME: usize = 255;
-    let mut l = labellen(out, d, cp)?;
+    let mut l = super::dns::labellen(out, d, cp)?;
     let mut max_offset = cp - base;
     let mut i = *d.get(cp)?;
     cp += 1;
@@ -282,7 +256,7 @@ fn fqdn(out: &mut Vec<u8>, d: &[u8], mut cp: usize, base: usize) -> Option<usize
                 max_offset = offset;
                 cp = base + offset;
                 i = *d.get(cp)?;
-                l = labellen(out, d, cp)?;
+                l = super::dns::labellen(out, d, cp)?;
                 cp += 1;
                 continue;
             }
@@ -313,7 +287,7 @@ fn fqdn(out: &mut Vec<u8>, d: &[u8], mut cp: usize, base: usize) -> Option<usize
         }
         name_chars += 1;
         i = *d.get(cp)?;
-        l = labellen(out, d, cp)?;
+        l = super::dns::labellen(out, d, cp)?;
         cp += 1;
         if !compress {
             rp += l + 1;
