@@ -46,33 +46,103 @@ pub struct PacketSlot<const N: usize> {
 const _: () = assert!(size_of::<PacketSlot<128>>() == 24 + 128);
 const _: () = assert!(size_of::<PacketSlot<65536>>() == 24 + 65536);
 
-/// One TCP state change from `sock:inet_sock_set_state`.
+/// Kinds of [`SockEvent`]: what the kernel saw happen to a socket.
+pub mod sock_kind {
+    /// `sock:inet_sock_set_state` (TCP only): `oldstate` → `newstate`. With
+    /// `newstate` CLOSE, `bytes_acked`/`bytes_received` hold the socket's totals.
+    pub const STATE: u8 = 1;
+    /// fexit `tcp_v4_connect`/`tcp_v6_connect`: the connecting task (`pid_tgid`,
+    /// `comm`), the bound tuple (the real source port), `ret` = the return value.
+    pub const CONNECT: u8 = 2;
+    /// fexit `inet_csk_accept`: `skaddr` = the accepted socket, the accepting task.
+    pub const ACCEPT: u8 = 3;
+    /// fentry `inet_twsk_hashdance_schedule`: the full socket `skaddr` hands over
+    /// to the timewait socket `aux`; `newstate` = the timewait's substate
+    /// (TIME_WAIT, or FIN_WAIT2 for an orphan waiting for the peer's FIN).
+    pub const TW_START: u8 = 4;
+    /// fentry `inet_twsk_free`: timewait socket `skaddr` is gone.
+    pub const TW_END: u8 = 5;
+    /// fentry `inet_csk_reqsk_queue_hash_add`: a SYN made request socket
+    /// `skaddr` (half-open, NEW_SYN_RECV) for listener `aux`.
+    pub const REQ_START: u8 = 6;
+    /// fentry `inet_csk_reqsk_queue_drop`(`_and_put`): request socket `skaddr`
+    /// leaves the table (handshake completed, timed out, or reset). May come twice.
+    pub const REQ_END: u8 = 7;
+    /// `tcp:tcp_receive_reset`: socket `skaddr` received a RST.
+    pub const RESET_RX: u8 = 8;
+    /// `tcp:tcp_retransmit_skb` on a SYN_SENT socket: a SYN retransmission.
+    pub const SYN_RETRANS: u8 = 9;
+    /// `tcp:tcp_retransmit_synack`: listener `aux` resent a SYN-ACK for request `skaddr`.
+    pub const SYNACK_RETRANS: u8 = 10;
+}
+
+/// One socket event (see [`sock_kind`]). Addresses and ports are the
+/// socket's local (`s`) and remote (`d`) side; ports in host byte order.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StateEvent {
+pub struct SockEvent {
     /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC nanoseconds.
     pub ts_ns: u64,
-    /// Kernel address of the socket: identifies the connection while it lives.
+    /// Kernel address of the socket (full, timewait or request socket).
     pub skaddr: u64,
-    /// `bpf_get_current_pid_tgid()` of the task that ran the transition (may be
-    /// unrelated to the socket's owner in softirq context).
+    /// A second socket address, by kind (timewait socket, listener); else 0.
+    pub aux: u64,
+    /// `bpf_get_current_pid_tgid()` of the running task. Only CONNECT, ACCEPT
+    /// and STATE CLOSE→SYN_SENT / CLOSE→LISTEN are sure to run in the owner.
     pub pid_tgid: u64,
-    /// Command name of that task.
+    /// `tcp_sock.bytes_acked` (bytes sent and acknowledged) at CLOSE / TW_START.
+    pub bytes_acked: u64,
+    /// `tcp_sock.bytes_received` at CLOSE / TW_START.
+    pub bytes_received: u64,
+    /// Command name of the running task.
     pub comm: [u8; 16],
-    /// Old and new state, with the kernel's numbering (1 ESTABLISHED … 12 NEW_SYN_RECV).
+    /// Inode number of the socket's network namespace (0 if unreadable).
+    pub netns: u32,
+    /// One of [`sock_kind`].
+    pub kind: u8,
+    /// Kernel state numbers (1 ESTABLISHED … 12 NEW_SYN_RECV); 0 where not applicable.
     pub oldstate: u8,
     pub newstate: u8,
     /// `AF_INET` (2) or `AF_INET6` (10).
     pub family: u8,
-    pub _pad: u8,
-    /// Ports in host byte order, as the tracepoint reports them.
     pub sport: u16,
     pub dport: u16,
+    /// CONNECT: the return value; RETRANS kinds: the tracepoint's `err`; else 0.
+    pub ret: i32,
     /// IPv4 addresses occupy the first 4 bytes.
     pub saddr: [u8; 16],
     pub daddr: [u8; 16],
 }
-const _: () = assert!(size_of::<StateEvent>() == 8 * 3 + 16 + 4 + 4 + 32);
+const _: () = assert!(size_of::<SockEvent>() == 112);
+
+/// Byte offsets of kernel struct fields, read from the running kernel's BTF by
+/// user space and handed to the programs as a global before loading. `valid`
+/// is 0 when they could not be resolved: the programs then read no socket
+/// memory (netns and byte counts stay 0, fentry/fexit events carry no tuple).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SockOffsets {
+    pub valid: u32,
+    /// `struct sock_common` fields (at offset 0 of sock, request_sock and
+    /// inet_timewait_sock).
+    pub skc_daddr: u32,
+    pub skc_rcv_saddr: u32,
+    pub skc_dport: u32,
+    pub skc_num: u32,
+    pub skc_family: u32,
+    pub skc_net: u32,
+    pub skc_v6_daddr: u32,
+    pub skc_v6_rcv_saddr: u32,
+    /// `struct net` → `ns.inum`.
+    pub net_ns_inum: u32,
+    /// `struct tcp_sock` fields.
+    pub tcp_bytes_acked: u32,
+    pub tcp_bytes_received: u32,
+    /// `struct inet_timewait_sock.tw_substate`.
+    pub tw_substate: u32,
+    pub _pad: u32,
+}
+const _: () = assert!(size_of::<SockOffsets>() == 14 * 4);
 
 /// Raw record of `sock:inet_sock_set_state` after the 8-byte common header
 /// (offsets 8..72 of /sys/kernel/tracing/events/sock/inet_sock_set_state/format).
@@ -111,8 +181,12 @@ pub mod counter {
     pub const STATE_LOST: u32 = 5;
     /// Packets whose bytes could not be copied (helper error); sent with cap_len 0.
     pub const COPY_FAILED: u32 = 6;
+    /// Socket events (all kinds but STATE) seen by the fentry/fexit/tcp tracepoint programs.
+    pub const SOCK_SEEN: u32 = 7;
+    /// Socket events (all kinds but STATE) the state ring buffer could not take.
+    pub const SOCK_LOST: u32 = 8;
     /// Number of counters.
-    pub const COUNT: u32 = 8;
+    pub const COUNT: u32 = 10;
 }
 
 /// Map and global names, shared so a rename breaks the build, not the run.
@@ -125,11 +199,13 @@ pub mod names {
     pub const XDP_PROG: &str = "tracer_xdp";
     pub const TC_PROG: &str = "tracer_tc_egress";
     pub const STATE_PROG: &str = "tracer_inet_sock_set_state";
+    pub const SOCK_OFFSETS: &str = "SOCK_OFFSETS";
 }
 
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: repr(C), integers and byte arrays only, no padding (size asserts above).
     unsafe impl aya::Pod for super::PacketHeader {}
-    unsafe impl aya::Pod for super::StateEvent {}
+    unsafe impl aya::Pod for super::SockEvent {}
+    unsafe impl aya::Pod for super::SockOffsets {}
 }

@@ -5,7 +5,7 @@ use aya_ebpf::{
     macros::tracepoint,
     programs::TracePointContext,
 };
-use tracer_common::{INET_SOCK_SET_STATE_OFFSET, InetSockSetStateRaw, StateEvent, counter};
+use tracer_common::{INET_SOCK_SET_STATE_OFFSET, InetSockSetStateRaw, SockEvent, counter, sock_kind};
 
 use crate::{STATES, count, ring::submit_flags};
 
@@ -23,7 +23,7 @@ pub fn tracer_inet_sock_set_state(ctx: TracePointContext) -> u32 {
         return 0;
     }
     count(counter::STATE_SEEN);
-    let Some(mut entry) = STATES.reserve::<StateEvent>(0) else {
+    let Some(mut entry) = STATES.reserve::<SockEvent>(0) else {
         count(counter::STATE_LOST);
         return 0;
     };
@@ -36,17 +36,22 @@ pub fn tracer_inet_sock_set_state(ctx: TracePointContext) -> u32 {
         saddr = raw.saddr_v6;
         daddr = raw.daddr_v6;
     }
-    let ev = StateEvent {
+    let ev = SockEvent {
         ts_ns: unsafe { bpf_ktime_get_ns() },
         skaddr: raw.skaddr,
+        aux: 0,
         pid_tgid: bpf_get_current_pid_tgid(),
+        bytes_acked: 0,
+        bytes_received: 0,
         comm: bpf_get_current_comm().unwrap_or([0; 16]),
+        netns: 0,
+        kind: sock_kind::STATE,
         oldstate: raw.oldstate as u8,
         newstate: raw.newstate as u8,
         family: raw.family as u8,
-        _pad: 0,
         sport: raw.sport,
         dport: raw.dport,
+        ret: 0,
         saddr,
         daddr,
     };

@@ -12,7 +12,7 @@ use tokio::{
     io::{Interest, unix::AsyncFd},
     signal::unix::{SignalKind, signal},
 };
-use tracer_common::{MAX_SNAPLEN, PacketHeader, StateEvent, names};
+use tracer_common::{MAX_SNAPLEN, PacketHeader, SockEvent, names};
 
 use crate::{
     capture::{
@@ -281,7 +281,7 @@ struct Sink<'a> {
     limit: Option<u64>,
     flush_each: bool,
     /// State events drained but not yet printed, oldest first (only filled with --states).
-    pending: Vec<StateEvent>,
+    pending: Vec<SockEvent>,
 }
 
 impl Sink<'_> {
@@ -294,7 +294,9 @@ impl Sink<'_> {
     ) -> Result<bool, LiveError> {
         if let Some(ring) = states {
             while let Some(item) = ring.next() {
-                if let Some(ev) = record::state(&item) {
+                if let Some(ev) = record::state(&item)
+                    && ev.kind == tracer_common::sock_kind::STATE
+                {
                     self.pending.push(ev);
                 }
             }

@@ -2,7 +2,7 @@
 
 use std::mem::size_of;
 
-use tracer_common::{PacketHeader, StateEvent};
+use tracer_common::{PacketHeader, SockEvent};
 
 /// Splits a packet record into its header and the captured bytes. `None` for
 /// a record too short to hold a header (never produced by our programs).
@@ -17,9 +17,9 @@ pub fn packet(record: &[u8]) -> Option<(PacketHeader, &[u8])> {
 }
 
 /// Reads a state record.
-pub fn state(record: &[u8]) -> Option<StateEvent> {
-    let bytes = record.get(..size_of::<StateEvent>())?;
-    // SAFETY: as above; StateEvent is plain old data.
+pub fn state(record: &[u8]) -> Option<SockEvent> {
+    let bytes = record.get(..size_of::<SockEvent>())?;
+    // SAFETY: as above; SockEvent is plain old data.
     Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) })
 }
 

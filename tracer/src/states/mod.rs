@@ -1,11 +1,13 @@
 //! TCP socket states: names, and the line printed for each transition.
 
+pub mod model;
+
 use std::{
     io::Write as _,
     net::{Ipv4Addr, Ipv6Addr},
 };
 
-use tracer_common::StateEvent;
+use tracer_common::SockEvent;
 
 const AF_INET: u8 = 2;
 
@@ -35,7 +37,7 @@ pub fn state_name(state: u8) -> &'static str {
 /// SRC is the socket's local side). The caller writes the timestamp first.
 /// Dual-stack sockets report IPv4 peers as `::ffff:a.b.c.d`; they are shown
 /// as IPv4, as the packets on the wire are.
-pub fn write_transition(out: &mut Vec<u8>, ev: &StateEvent) {
+pub fn write_transition(out: &mut Vec<u8>, ev: &SockEvent) {
     let mapped = |a: &[u8; 16]| Ipv6Addr::from(*a).to_ipv4_mapped();
     let v4 = ev.family == AF_INET || (mapped(&ev.saddr).is_some() && mapped(&ev.daddr).is_some());
     let _ = if v4 && ev.family != AF_INET {
@@ -62,7 +64,7 @@ mod tests {
 
     #[test]
     fn v4_and_v6_lines() {
-        let mut ev = StateEvent {
+        let mut ev = SockEvent {
             family: 2,
             oldstate: 2,
             newstate: 1,
