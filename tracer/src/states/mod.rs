@@ -1,6 +1,7 @@
 //! TCP socket states: names, and the line printed for each transition.
 
 pub mod model;
+pub mod sysctl;
 
 use std::{
     io::Write as _,
