@@ -1,6 +1,8 @@
 //! TCP socket states: names, and the line printed for each transition.
 
 pub mod model;
+pub mod owners;
+pub mod seed;
 pub mod sysctl;
 
 use std::{
