@@ -17,6 +17,7 @@ pub mod lines;
 pub mod netns;
 pub mod process;
 pub mod states;
+pub mod states_json;
 
 pub use env::{artifact_dir, require_privileges, tracer_bin};
 pub use netns::NetnsPair;
