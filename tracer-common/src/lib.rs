@@ -165,6 +165,66 @@ const _: () = assert!(size_of::<InetSockSetStateRaw>() == 64);
 /// Offset of [`InetSockSetStateRaw`] inside the tracepoint record.
 pub const INET_SOCK_SET_STATE_OFFSET: usize = 8;
 
+/// Record of `tcp:tcp_receive_reset` from offset 0 (the common header
+/// included), as in /sys/kernel/tracing/events/tcp/tcp_receive_reset/format on
+/// 6.18; the trailing `sock_cookie` is not read. User space checks these
+/// offsets against the running kernel's format file before attaching.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TcpReceiveResetRaw {
+    pub common: u64,
+    pub skaddr: u64,
+    pub sport: u16,
+    pub dport: u16,
+    pub family: u16,
+    pub saddr: [u8; 4],
+    pub daddr: [u8; 4],
+    pub saddr_v6: [u8; 16],
+    pub daddr_v6: [u8; 16],
+    pub _pad: [u8; 2],
+}
+const _: () = assert!(size_of::<TcpReceiveResetRaw>() == 64);
+
+/// Record of `tcp:tcp_retransmit_skb` from offset 0 (6.18 layout; see
+/// [`TcpReceiveResetRaw`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TcpRetransmitSkbRaw {
+    pub common: u64,
+    pub skbaddr: u64,
+    pub skaddr: u64,
+    pub state: i32,
+    pub sport: u16,
+    pub dport: u16,
+    pub family: u16,
+    pub saddr: [u8; 4],
+    pub daddr: [u8; 4],
+    pub saddr_v6: [u8; 16],
+    pub daddr_v6: [u8; 16],
+    pub _pad: [u8; 2],
+    pub err: i32,
+}
+const _: () = assert!(size_of::<TcpRetransmitSkbRaw>() == 80);
+
+/// Record of `tcp:tcp_retransmit_synack` from offset 0 (6.18 layout; see
+/// [`TcpReceiveResetRaw`]). `skaddr` is the listener, `req` the request socket.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TcpRetransmitSynackRaw {
+    pub common: u64,
+    pub skaddr: u64,
+    pub req: u64,
+    pub sport: u16,
+    pub dport: u16,
+    pub family: u16,
+    pub saddr: [u8; 4],
+    pub daddr: [u8; 4],
+    pub saddr_v6: [u8; 16],
+    pub daddr_v6: [u8; 16],
+    pub _pad: [u8; 2],
+}
+const _: () = assert!(size_of::<TcpRetransmitSynackRaw>() == 72);
+
 /// Indexes into the per-CPU `COUNTERS` array map.
 pub mod counter {
     /// Packets the XDP program ran on.
@@ -200,6 +260,23 @@ pub mod names {
     pub const TC_PROG: &str = "tracer_tc_egress";
     pub const STATE_PROG: &str = "tracer_inet_sock_set_state";
     pub const SOCK_OFFSETS: &str = "SOCK_OFFSETS";
+    /// fexit `tcp_v4_connect` / `tcp_v6_connect` (CONNECT).
+    pub const CONNECT4_PROG: &str = "tracer_connect4";
+    pub const CONNECT6_PROG: &str = "tracer_connect6";
+    /// fexit `inet_csk_accept` (ACCEPT).
+    pub const ACCEPT_PROG: &str = "tracer_accept";
+    /// fentry `inet_twsk_hashdance_schedule` (TW_START) / `inet_twsk_free` (TW_END).
+    pub const TW_START_PROG: &str = "tracer_tw_start";
+    pub const TW_END_PROG: &str = "tracer_tw_end";
+    /// fentry `inet_csk_reqsk_queue_hash_add` (REQ_START).
+    pub const REQ_START_PROG: &str = "tracer_req_add";
+    /// fentry `inet_csk_reqsk_queue_drop` / `inet_csk_reqsk_queue_drop_and_put` (REQ_END).
+    pub const REQ_DROP_PROG: &str = "tracer_req_drop";
+    pub const REQ_DROP_PUT_PROG: &str = "tracer_req_dput";
+    /// Tracepoints `tcp:tcp_receive_reset`, `tcp:tcp_retransmit_skb`, `tcp:tcp_retransmit_synack`.
+    pub const RESET_RX_PROG: &str = "tracer_rst_rx";
+    pub const SYN_RETRANS_PROG: &str = "tracer_syn_rtx";
+    pub const SYNACK_RETRANS_PROG: &str = "tracer_synack_rtx";
 }
 
 #[cfg(feature = "user")]

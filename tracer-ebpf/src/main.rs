@@ -3,21 +3,27 @@
 //! - `tracer_xdp`: XDP on each capture interface (ingress).
 //! - `tracer_tc_egress`: TCX egress on the same interfaces.
 //! - `tracer_inet_sock_set_state`: tracepoint `sock:inet_sock_set_state`, TCP only.
+//! - fentry/fexit programs on the socket life-cycle functions (`sockev`) and the
+//!   `tcp:*` tracepoints (`tcp_tp`), for what the state tracepoint cannot see.
 //!
-//! They never change the traffic: every path returns XDP_PASS / TC_ACT_PIPE.
+//! They never change the traffic: every path returns XDP_PASS / TC_ACT_PIPE,
+//! and the tracing programs return 0 (fexit cannot alter a return value).
 //! Every event the ring buffer could not take is counted in `COUNTERS`.
 #![no_std]
 #![no_main]
 
+mod kmem;
 mod packet;
 mod ring;
 mod sock;
+mod sockev;
+mod tcp_tp;
 
 use aya_ebpf::{
     macros::map,
     maps::{PerCpuArray, RingBuf},
 };
-use tracer_common::counter;
+use tracer_common::{SockOffsets, counter};
 
 /// Packet events. Its size is set by user space at load time (`-B`).
 #[map]
@@ -40,10 +46,33 @@ static SNAPLEN: u32 = tracer_common::MAX_SNAPLEN;
 #[unsafe(no_mangle)]
 static WAKEUP_BYTES: u64 = 1 << 20;
 
+/// Kernel struct offsets from the running kernel's BTF, set by the loader.
+/// With `valid` 0 (the default) no program reads socket memory.
+#[unsafe(no_mangle)]
+static SOCK_OFFSETS: SockOffsets = SockOffsets {
+    valid: 0,
+    skc_daddr: 0,
+    skc_rcv_saddr: 0,
+    skc_dport: 0,
+    skc_num: 0,
+    skc_family: 0,
+    skc_net: 0,
+    skc_v6_daddr: 0,
+    skc_v6_rcv_saddr: 0,
+    net_ns_inum: 0,
+    tcp_bytes_acked: 0,
+    tcp_bytes_received: 0,
+    tw_substate: 0,
+    _pad: 0,
+};
+
 #[inline(always)]
 fn count(index: u32) {
     if let Some(p) = COUNTERS.get_ptr_mut(index) {
-        // SAFETY: per-CPU slot, programs do not nest on one CPU for these hooks.
+        // SAFETY: per-CPU slot. A softirq program could interrupt a tracing
+        // program between this load and store and lose one count; the BPF
+        // target has no atomic add in stable core, and the window is a few
+        // instructions.
         unsafe { *p += 1 };
     }
 }

@@ -1,4 +1,7 @@
-//! Tracepoint `sock:inet_sock_set_state`: one event per TCP state change.
+//! Tracepoint `sock:inet_sock_set_state`: one event per TCP state change
+//! (it also fires for SCTP and MPTCP: those are skipped). It runs about ten
+//! times per connection, so it reads little kernel memory: the network
+//! namespace (two reads) and, on the way to CLOSE, the socket's byte totals.
 
 use aya_ebpf::{
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
@@ -7,10 +10,14 @@ use aya_ebpf::{
 };
 use tracer_common::{INET_SOCK_SET_STATE_OFFSET, InetSockSetStateRaw, SockEvent, counter, sock_kind};
 
-use crate::{STATES, count, ring::submit_flags};
+use crate::{
+    STATES, count,
+    kmem::{AF_INET, fill_bytes, netns, offsets},
+    ring::submit_flags,
+};
 
 const IPPROTO_TCP: u16 = 6;
-const AF_INET: u16 = 2;
+const TCP_CLOSE: i32 = 7;
 
 #[tracepoint]
 pub fn tracer_inet_sock_set_state(ctx: TracePointContext) -> u32 {
@@ -36,7 +43,7 @@ pub fn tracer_inet_sock_set_state(ctx: TracePointContext) -> u32 {
         saddr = raw.saddr_v6;
         daddr = raw.daddr_v6;
     }
-    let ev = SockEvent {
+    let mut ev = SockEvent {
         ts_ns: unsafe { bpf_ktime_get_ns() },
         skaddr: raw.skaddr,
         aux: 0,
@@ -55,6 +62,13 @@ pub fn tracer_inet_sock_set_state(ctx: TracePointContext) -> u32 {
         saddr,
         daddr,
     };
+    let o = offsets();
+    if o.valid != 0 {
+        ev.netns = netns(raw.skaddr, &o);
+        if raw.newstate == TCP_CLOSE {
+            fill_bytes(&mut ev, raw.skaddr, &o);
+        }
+    }
     entry.write(ev);
     entry.submit(submit_flags(&STATES));
     0

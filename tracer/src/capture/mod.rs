@@ -2,6 +2,7 @@
 //! with bpf links, draining the ring buffers, converting kernel timestamps,
 //! and reading the per-CPU counters.
 
+pub mod btf;
 pub mod clock;
 pub mod counters;
 pub mod iface;
