@@ -1,4 +1,5 @@
-//! `cargo xtask bench`: tcpdump and the tracer reading the same 200,000-packet capture.
+//! `cargo xtask bench`: tcpdump and the tracer reading the same 200,000-packet capture; then the
+//! socket-state section (bench_states.rs).
 //!
 //! The capture (target/bench/bench-200000.pcap, made once and reused) repeats the real-traffic
 //! captures of tracer/tests/data (mostly the iperf3 and HTTP ones: TCP with options; some UDP,
@@ -18,7 +19,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::{child, cmd, conformance};
+use crate::{bench_states, child, cmd, conformance};
 
 const PACKETS: usize = 200_000;
 const RUNS: usize = 5;
@@ -154,10 +155,23 @@ fn md5(p: &Path) -> Result<String> {
     Ok(out.split_whitespace().next().unwrap_or("").to_owned())
 }
 
-pub fn run(bin: Option<PathBuf>) -> Result<()> {
+/// Both sections, or the one named by `only` (`packets` or `states`).
+pub fn run(bin: Option<PathBuf>, only: Option<&str>) -> Result<()> {
     let root = cmd::root();
-    let tcpdump = conformance::tcpdump()?;
     let tracer = conformance::tracer_binary(bin.as_deref(), &root)?;
+    if only != Some("states") {
+        packets(&root, &tracer)?;
+    }
+    if only != Some("packets") {
+        bench_states::run(&tracer)?;
+    }
+    Ok(())
+}
+
+/// tcpdump and the tracer reading the same capture.
+fn packets(root: &Path, tracer: &Path) -> Result<()> {
+    let tcpdump = conformance::tcpdump()?;
+    let tracer = tracer.to_path_buf();
     let dir = root.join("target/bench");
     fs::create_dir_all(&dir)?;
     let capture = dir.join(format!("bench-{PACKETS}.pcap"));

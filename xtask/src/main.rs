@@ -3,8 +3,10 @@
 //! real-traffic captures, measure speed against tcpdump.
 
 mod bench;
+mod bench_states;
 mod captures;
 mod child;
+mod churn;
 mod cmd;
 mod conformance;
 mod demo;
@@ -59,11 +61,23 @@ enum Task {
         #[arg(long)]
         force: bool,
     },
-    /// Time tcpdump and the tracer reading a 200,000-packet capture (-nn, -v, -e -x).
+    /// Time tcpdump and the tracer reading a 200,000-packet capture (-nn, -v, -e -x), then what
+    /// `tracer states` costs during a connection-churn workload (needs root).
     Bench {
         /// Use this tracer binary instead of building target/release/tracer.
         #[arg(long, value_name = "PATH")]
         bin: Option<std::path::PathBuf>,
+        /// Only one section: `packets` (reading a capture) or `states` (connection churn).
+        #[arg(long, value_name = "SECTION", value_parser = ["packets", "states"])]
+        only: Option<String>,
+    },
+    /// The socket-state bench's workload: short loopback connections, as fast as they go.
+    #[command(hide = true)]
+    Churn {
+        #[arg(long, default_value_t = 5000)]
+        connections: usize,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
     },
 }
 
@@ -90,7 +104,8 @@ fn main() {
             all,
         }),
         Task::Captures { force } => captures::run(force),
-        Task::Bench { bin } => bench::run(bin),
+        Task::Bench { bin, only } => bench::run(bin, only.as_deref()),
+        Task::Churn { connections, threads } => churn::run(&churn::Options { connections, threads }),
     };
     if let Err(e) = result {
         eprintln!("xtask: error: {e:#}");
