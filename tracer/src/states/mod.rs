@@ -1,9 +1,12 @@
-//! TCP socket states: names, and the line printed for each transition.
+//! TCP socket states: names, the tracker that turns socket events into
+//! transitions, and how they are printed.
 
+pub mod format;
 pub mod model;
 pub mod owners;
 pub mod seed;
 pub mod sysctl;
+pub mod tracker;
 
 use std::{
     io::Write as _,

@@ -22,6 +22,7 @@ pub enum Sysctl {
     TcpSyncookies,
     TcpSynackRetries,
     TcpSynRetries,
+    TcpSynLinearTimeouts,
     TcpMaxTwBuckets,
     TcpTwReuse,
     TcpFinTimeout,
@@ -37,11 +38,12 @@ pub enum Sysctl {
 
 impl Sysctl {
     /// Every sysctl [`Sysctls`] holds, in reading order.
-    pub const ALL: [Sysctl; 15] = [
+    pub const ALL: [Sysctl; 16] = [
         Self::TcpMaxSynBacklog,
         Self::TcpSyncookies,
         Self::TcpSynackRetries,
         Self::TcpSynRetries,
+        Self::TcpSynLinearTimeouts,
         Self::TcpMaxTwBuckets,
         Self::TcpTwReuse,
         Self::TcpFinTimeout,
@@ -62,6 +64,7 @@ impl Sysctl {
             Self::TcpSyncookies => "net.ipv4.tcp_syncookies",
             Self::TcpSynackRetries => "net.ipv4.tcp_synack_retries",
             Self::TcpSynRetries => "net.ipv4.tcp_syn_retries",
+            Self::TcpSynLinearTimeouts => "net.ipv4.tcp_syn_linear_timeouts",
             Self::TcpMaxTwBuckets => "net.ipv4.tcp_max_tw_buckets",
             Self::TcpTwReuse => "net.ipv4.tcp_tw_reuse",
             Self::TcpFinTimeout => "net.ipv4.tcp_fin_timeout",

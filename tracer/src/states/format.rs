@@ -1,0 +1,364 @@
+//! How a transition is printed: a text line (plus a `tcp-life` line when a
+//! connection ends), or one JSON object per line for machines.
+
+use std::{
+    io::Write as _,
+    net::{IpAddr, Ipv4Addr},
+};
+
+use serde::Serialize;
+
+use super::{
+    model::{Lifetime, Transition, Tuple},
+    state_name,
+};
+use crate::print::Timestamp;
+
+fn int(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// Dotted quad without core::fmt.
+fn ipv4(out: &mut Vec<u8>, a: Ipv4Addr) {
+    for (i, o) in a.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        int(out, o);
+    }
+}
+
+fn ip(out: &mut Vec<u8>, a: IpAddr) {
+    match a {
+        IpAddr::V4(v4) => ipv4(out, v4),
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+fn write_tuple(out: &mut Vec<u8>, t: &Tuple) {
+    out.extend_from_slice(if t.src.is_ipv4() { b"IP " } else { b"IP6 " });
+    ip(out, t.src);
+    out.push(b'.');
+    int(out, t.sport);
+    out.extend_from_slice(b" > ");
+    ip(out, t.dst);
+    out.push(b'.');
+    int(out, t.dport);
+    out.extend_from_slice(b": ");
+}
+
+fn write_owner(out: &mut Vec<u8>, t: &Transition) {
+    out.extend_from_slice(b"pid ");
+    match &t.owner {
+        Some(o) => {
+            int(out, o.pid);
+            out.push(b' ');
+            out.extend_from_slice(o.comm.as_bytes());
+        }
+        None => out.push(b'?'),
+    }
+}
+
+/// `12.345 ms` (rounded to the microsecond), or `? ms`.
+fn write_ms(out: &mut Vec<u8>, ms: Option<f64>) {
+    match ms {
+        Some(v) if v.is_finite() && v >= 0.0 => {
+            let us = (v * 1000.0).round() as u64;
+            int(out, us / 1000);
+            out.push(b'.');
+            let frac = us % 1000;
+            if frac < 100 {
+                out.push(b'0');
+            }
+            if frac < 10 {
+                out.push(b'0');
+            }
+            int(out, frac);
+        }
+        Some(v) => {
+            let _ = write!(out, "{v:.3}");
+        }
+        None => out.push(b'?'),
+    }
+    out.extend_from_slice(b" ms");
+}
+
+/// Appends the text of a transition: `prefix` (the timestamp, written by the
+/// caller in the printer's format) and
+/// `tcp-state IP SRC.SPORT > DST.DPORT: OLD -> NEW[ (derived)] MS ms, pid PID COMM, netns N`,
+/// then, when the connection ended, the same prefix and
+/// `tcp-life IP ...: DURATION ms, handshake MS ms, sent N B, received N B, closed by WHO, pid PID COMM`.
+/// Unknown values are printed as `?`.
+pub fn write_text(out: &mut Vec<u8>, prefix: &[u8], t: &Transition) {
+    out.extend_from_slice(prefix);
+    out.extend_from_slice(b"tcp-state ");
+    write_tuple(out, &t.tuple);
+    out.extend_from_slice(state_name(t.old).as_bytes());
+    out.extend_from_slice(b" -> ");
+    out.extend_from_slice(state_name(t.new).as_bytes());
+    if t.derived {
+        out.extend_from_slice(b" (derived)");
+    }
+    out.push(b' ');
+    write_ms(out, t.ms_in_old);
+    out.extend_from_slice(b", ");
+    write_owner(out, t);
+    out.extend_from_slice(b", netns ");
+    int(out, t.netns);
+    out.push(b'\n');
+    if let Some(l) = &t.lifetime {
+        out.extend_from_slice(prefix);
+        out.extend_from_slice(b"tcp-life ");
+        write_tuple(out, &t.tuple);
+        write_ms(out, Some(l.duration_ms));
+        out.extend_from_slice(b", handshake ");
+        write_ms(out, l.handshake_ms);
+        out.extend_from_slice(b", sent ");
+        int(out, l.bytes_sent);
+        out.extend_from_slice(b" B, received ");
+        int(out, l.bytes_received);
+        out.extend_from_slice(b" B, closed by ");
+        out.extend_from_slice(l.closed_by.name().as_bytes());
+        if l.syn_retransmits > 0 {
+            out.extend_from_slice(b", ");
+            int(out, l.syn_retransmits);
+            out.extend_from_slice(b" SYN retransmits");
+        }
+        out.extend_from_slice(b", ");
+        write_owner(out, t);
+        out.push(b'\n');
+    }
+}
+
+/// Milliseconds rounded to the microsecond (JSON numbers stay short).
+fn round_ms(ms: f64) -> f64 {
+    (ms * 1000.0).round() / 1000.0
+}
+
+/// An address serialized as its text (IPv4 without core::fmt).
+struct JsonIp(IpAddr);
+
+impl Serialize for JsonIp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            IpAddr::V4(v4) => {
+                let mut buf = [0u8; 15];
+                let mut n = 0;
+                for (i, o) in v4.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        buf[n] = b'.';
+                        n += 1;
+                    }
+                    let mut b = itoa::Buffer::new();
+                    let d = b.format(o).as_bytes();
+                    buf[n..n + d.len()].copy_from_slice(d);
+                    n += d.len();
+                }
+                // Only ASCII digits and dots were written.
+                s.serialize_str(std::str::from_utf8(&buf[..n]).unwrap_or_default())
+            }
+            IpAddr::V6(v6) => s.collect_str(&v6),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct JsonLifetime {
+    duration_ms: f64,
+    handshake_ms: Option<f64>,
+    bytes_sent: u64,
+    bytes_received: u64,
+    closed_by: &'static str,
+    syn_retransmits: u32,
+}
+
+impl From<&Lifetime> for JsonLifetime {
+    fn from(l: &Lifetime) -> Self {
+        Self {
+            duration_ms: round_ms(l.duration_ms),
+            handshake_ms: l.handshake_ms.map(round_ms),
+            bytes_sent: l.bytes_sent,
+            bytes_received: l.bytes_received,
+            closed_by: l.closed_by.name(),
+            syn_retransmits: l.syn_retransmits,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct JsonLine<'a> {
+    time: f64,
+    family: &'static str,
+    src: JsonIp,
+    sport: u16,
+    dst: JsonIp,
+    dport: u16,
+    old: &'static str,
+    new: &'static str,
+    ms_in_old: Option<f64>,
+    pid: Option<u32>,
+    comm: Option<&'a str>,
+    netns: u32,
+    derived: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lifetime: Option<JsonLifetime>,
+}
+
+/// Appends one JSON object and a newline: the keys `time` (epoch seconds,
+/// microsecond precision), `family` (`inet`/`inet6`), `src`, `sport`, `dst`,
+/// `dport`, `old`, `new` (kernel state names), `ms_in_old`, `pid`, `comm`
+/// (null when unknown), `netns`, `derived`, and `lifetime` when the
+/// connection ended.
+pub fn write_json(out: &mut Vec<u8>, wall: Timestamp, t: &Transition) {
+    let line = JsonLine {
+        time: wall.sec as f64 + (wall.nsec / 1000) as f64 / 1e6,
+        family: if t.tuple.src.is_ipv4() { "inet" } else { "inet6" },
+        src: JsonIp(t.tuple.src),
+        sport: t.tuple.sport,
+        dst: JsonIp(t.tuple.dst),
+        dport: t.tuple.dport,
+        old: state_name(t.old),
+        new: state_name(t.new),
+        ms_in_old: t.ms_in_old.map(round_ms),
+        pid: t.owner.as_ref().map(|o| o.pid),
+        comm: t.owner.as_ref().map(|o| &*o.comm),
+        netns: t.netns,
+        derived: t.derived,
+        lifetime: t.lifetime.as_ref().map(JsonLifetime::from),
+    };
+    // Serializing plain numbers and strings into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, &line);
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        net::{Ipv4Addr, Ipv6Addr},
+        sync::Arc,
+    };
+
+    use super::*;
+    use crate::states::model::{Closer, Owner, state};
+
+    fn transition() -> Transition {
+        Transition {
+            ts_ns: 1,
+            netns: 4026531840,
+            tuple: Tuple {
+                src: Ipv4Addr::new(10, 0, 0, 1).into(),
+                sport: 40000,
+                dst: Ipv4Addr::new(10, 0, 0, 2).into(),
+                dport: 80,
+            },
+            old: state::SYN_SENT,
+            new: state::ESTABLISHED,
+            ms_in_old: Some(0.1534),
+            owner: Some(Owner {
+                pid: 1234,
+                comm: Arc::from("curl"),
+            }),
+            derived: false,
+            lifetime: None,
+        }
+    }
+
+    #[test]
+    fn text_lines() {
+        let mut out = Vec::new();
+        let mut t = transition();
+        write_text(&mut out, b"12:00:00.000001 ", &t);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "12:00:00.000001 tcp-state IP 10.0.0.1.40000 > 10.0.0.2.80: SYN_SENT -> ESTABLISHED 0.153 ms, pid 1234 curl, netns 4026531840\n"
+        );
+        t.old = state::FIN_WAIT2;
+        t.new = state::TIME_WAIT;
+        t.derived = true;
+        t.ms_in_old = None;
+        t.owner = None;
+        t.tuple.src = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1).into();
+        t.tuple.dst = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2).into();
+        t.lifetime = Some(Lifetime {
+            duration_ms: 12.3454,
+            handshake_ms: Some(0.153),
+            bytes_sent: 78,
+            bytes_received: 3456,
+            closed_by: Closer::Local,
+            syn_retransmits: 0,
+        });
+        out.clear();
+        write_text(&mut out, b"", &t);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "tcp-state IP6 fd00::1.40000 > fd00::2.80: FIN_WAIT2 -> TIME_WAIT (derived) ? ms, pid ?, netns 4026531840\n\
+             tcp-life IP6 fd00::1.40000 > fd00::2.80: 12.345 ms, handshake 0.153 ms, sent 78 B, received 3456 B, closed by local, pid ?\n"
+        );
+    }
+
+    #[test]
+    fn json_lines_have_the_keys() {
+        let mut out = Vec::new();
+        let mut t = transition();
+        let wall = Timestamp {
+            sec: 1_700_000_000,
+            nsec: 123_456_789,
+        };
+        write_json(&mut out, wall, &t);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut want = [
+            "time",
+            "family",
+            "src",
+            "sport",
+            "dst",
+            "dport",
+            "old",
+            "new",
+            "ms_in_old",
+            "pid",
+            "comm",
+            "netns",
+            "derived",
+        ];
+        want.sort_unstable();
+        let mut got = keys.clone();
+        got.sort_unstable();
+        assert_eq!(got, want);
+        assert_eq!(v["time"].as_f64(), Some(1_700_000_000.123456));
+        assert!(String::from_utf8_lossy(&out).contains("\"time\":1700000000.123456,"));
+        assert_eq!(v["family"], "inet");
+        assert_eq!(v["src"], "10.0.0.1");
+        assert_eq!(v["sport"], 40000);
+        assert_eq!(v["old"], "SYN_SENT");
+        assert_eq!(v["new"], "ESTABLISHED");
+        assert_eq!(v["ms_in_old"].as_f64(), Some(0.153));
+        assert_eq!(v["pid"], 1234);
+        assert_eq!(v["comm"], "curl");
+        assert_eq!(v["netns"], 4026531840u32);
+        assert_eq!(v["derived"], false);
+        assert_eq!(out.last(), Some(&b'\n'));
+
+        t.owner = None;
+        t.ms_in_old = None;
+        t.new = state::CLOSE;
+        t.lifetime = Some(Lifetime {
+            duration_ms: 1.0,
+            handshake_ms: None,
+            bytes_sent: 0,
+            bytes_received: 0,
+            closed_by: Closer::Refused,
+            syn_retransmits: 2,
+        });
+        out.clear();
+        write_json(&mut out, wall, &t);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert!(v["pid"].is_null() && v["comm"].is_null() && v["ms_in_old"].is_null());
+        assert_eq!(v["lifetime"]["closed_by"], "refused");
+        assert!(v["lifetime"]["handshake_ms"].is_null());
+        assert_eq!(v["lifetime"]["syn_retransmits"], 2);
+    }
+}

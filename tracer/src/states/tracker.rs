@@ -1,0 +1,1655 @@
+//! The socket-state machine of `tracer states`: turns the kernel's socket
+//! events ([`SockEvent`]) into the transitions the user sees, with the owner
+//! of each socket, the derived TIME_WAIT and half-open (NEW_SYN_RECV) lines,
+//! the real source port of CLOSE → SYN_SENT, and a lifetime on every closed
+//! connection. It also keeps the live socket table (for `stat`), the recent
+//! incidents and per-state counters (for the diagnoses).
+//!
+//! Tables, all keyed by kernel socket address (`skaddr`):
+//! - full sockets (`conns`), dropped when they reach CLOSE;
+//! - timewait sockets, from TW_START's `aux` until TW_END (or, on kernels
+//!   without the timewait hooks, derived from FIN_WAIT2/CLOSING → CLOSE and
+//!   expired after 60 s);
+//! - request sockets (half-open connections), from REQ_START to REQ_END;
+//! - sockets seeded from the kernel's socket table at start, keyed by
+//!   (netns, tuple) until an event names them and they join the tables above.
+//!
+//! Events must be applied in timestamp order per socket (the caller sorts each
+//! drained batch). Nothing here panics on odd input: unknown sockets are taken
+//! as first seen, unknown states are printed as the kernel's numbers name them.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    sync::Arc,
+};
+
+use tracer_common::{SockEvent, sock_kind};
+
+use super::model::{Closer, Incident, IncidentRecord, Lifetime, Owner, SocketInfo, Transition, Tuple, state};
+
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
+const MS: f64 = 1e6;
+
+/// How long a CLOSE → SYN_SENT line waits for the source port (CONNECT, or
+/// any later event of the socket) before it is printed with port 0.
+pub const HOLD_NS: u64 = 200_000_000;
+/// Linux's TIME_WAIT length (TCP_TIMEWAIT_LEN, 2MSL): derived timewait
+/// entries end after it.
+pub const TIME_WAIT_NS: u64 = 60_000_000_000;
+/// A timewait socket whose TW_END never came (lost event) is forgotten after this.
+const TW_FORGET_NS: u64 = 600_000_000_000;
+/// A request socket whose REQ_END never came is forgotten after this (SYN-ACK
+/// retries at the default tcp_synack_retries end after about 63 s).
+const REQ_FORGET_NS: u64 = 300_000_000_000;
+/// A full socket in a short-lived state (SYN_SENT, SYN_RECV, FIN_WAIT1,
+/// CLOSING, LAST_ACK) with no event for this long lost its CLOSE event.
+const STALE_NS: u64 = 900_000_000_000;
+/// How often `tick` walks the tables for stale entries.
+const SWEEP_EVERY_NS: u64 = 10_000_000_000;
+/// Upper bound of each table; past it the entries idle longest are dropped.
+pub const MAX_SOCKETS: usize = 1 << 20;
+/// Recent incidents kept for the diagnoses.
+pub const MAX_INCIDENTS: usize = 4096;
+/// Distinct (pid, comm) owners cached before the cache is cleared.
+const MAX_OWNER_CACHE: usize = 8192;
+
+/// Number of kernel state numbers (0 = unknown … 12 NEW_SYN_RECV).
+pub const STATES: usize = 13;
+
+// Conn flags: what the connection went through.
+const F_FIN_WAIT: u8 = 1; // this side sent the first FIN
+const F_CLOSE_WAIT: u8 = 2; // the peer sent the first FIN
+const F_CLOSING: u8 = 4; // both at once
+const F_RST_RX: u8 = 8; // a RST was received
+const F_SYN_SENT: u8 = 16; // active open
+const F_LISTENER: u8 = 32;
+const F_ESTABLISHED: u8 = 64; // the handshake completed
+
+/// A full socket.
+#[derive(Debug)]
+struct Conn {
+    netns: u32,
+    tuple: Tuple,
+    /// Current state as far as we know; 0 = not known.
+    state: u8,
+    /// When it entered `state`; None when not seen entering it.
+    since: Option<u64>,
+    /// Start of the connection (CLOSE → SYN_SENT, or the SYN on the server).
+    first: Option<u64>,
+    /// Start of the handshake when it was seen (same as `first`, but never
+    /// set for a child whose request socket was not seen, e.g. a SYN cookie).
+    handshake_start: Option<u64>,
+    handshake_ms: Option<f64>,
+    owner: Option<Owner>,
+    flags: u8,
+    syn_retransmits: u32,
+    /// TW_START seen: (timewait socket, its substate, bytes sent, bytes received).
+    tw: Option<(u64, u8, u64, u64)>,
+    /// CLOSE → SYN_SENT line waiting for its source port.
+    held: Option<Box<Transition>>,
+    last_ns: u64,
+}
+
+impl Conn {
+    fn new(netns: u32, tuple: Tuple, ts: u64) -> Self {
+        Self {
+            netns,
+            tuple,
+            state: 0,
+            since: None,
+            first: None,
+            handshake_start: None,
+            handshake_ms: None,
+            owner: None,
+            flags: 0,
+            syn_retransmits: 0,
+            tw: None,
+            held: None,
+            last_ns: ts,
+        }
+    }
+
+    /// Flags implied by being in `st`.
+    fn note_state(&mut self, st: u8) {
+        self.flags |= match st {
+            state::ESTABLISHED => F_ESTABLISHED,
+            state::FIN_WAIT1 | state::FIN_WAIT2 => F_FIN_WAIT | F_ESTABLISHED,
+            state::CLOSE_WAIT | state::LAST_ACK => F_CLOSE_WAIT | F_ESTABLISHED,
+            state::CLOSING => F_CLOSING | F_ESTABLISHED,
+            state::SYN_SENT => F_SYN_SENT,
+            state::LISTEN => F_LISTENER,
+            _ => 0,
+        };
+    }
+
+    /// Who ended the connection, when it goes from `old` to CLOSE.
+    fn closer(&self, old: u8) -> Closer {
+        let f = self.flags;
+        if f & F_CLOSING != 0 {
+            Closer::Both
+        } else if f & F_FIN_WAIT != 0 {
+            Closer::Local
+        } else if f & F_CLOSE_WAIT != 0 {
+            Closer::Remote
+        } else if f & F_ESTABLISHED == 0 && f & F_SYN_SENT != 0 {
+            if f & F_RST_RX != 0 {
+                Closer::Refused
+            } else {
+                Closer::Timeout
+            }
+        } else if f & F_ESTABLISHED == 0 && old == state::SYN_RECV && f & F_RST_RX == 0 {
+            Closer::Timeout
+        } else if old == 0 {
+            Closer::Unknown
+        } else {
+            Closer::Reset
+        }
+    }
+
+    fn lifetime(&self, old: u8, ts: u64, bytes_sent: u64, bytes_received: u64) -> Option<Lifetime> {
+        let first = self.first?;
+        Some(Lifetime {
+            duration_ms: ms(ts, first),
+            handshake_ms: self.handshake_ms,
+            bytes_sent,
+            bytes_received,
+            closed_by: self.closer(old),
+            syn_retransmits: self.syn_retransmits,
+        })
+    }
+}
+
+/// A timewait socket (real, or derived on kernels without the timewait hooks).
+#[derive(Debug)]
+struct TimeWait {
+    netns: u32,
+    tuple: Tuple,
+    substate: u8,
+    since: u64,
+    owner: Option<Owner>,
+    /// Derived from a FIN_WAIT2/CLOSING → CLOSE: no TW_END will come.
+    derived_only: bool,
+}
+
+/// A request socket (half-open connection).
+#[derive(Debug)]
+struct Request {
+    netns: u32,
+    tuple: Tuple,
+    since: u64,
+    owner: Option<Owner>,
+    synack_retransmits: u32,
+    /// The child socket appeared: the handshake completed.
+    completed: bool,
+}
+
+/// A listening socket, for the owner of its passive children.
+#[derive(Debug)]
+struct Listener {
+    addr: IpAddr,
+    /// 0 while it is only known from the seed.
+    skaddr: u64,
+    owner: Option<Owner>,
+}
+
+/// A socket from the kernel's table, not yet named by an event.
+#[derive(Debug)]
+struct Seeded {
+    info: SocketInfo,
+    at: u64,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct Tracker {
+    conns: Map<u64, Conn>,
+    timewait: Map<u64, TimeWait>,
+    requests: Map<u64, Request>,
+    req_by_tuple: Map<(u32, Tuple), u64>,
+    listeners: Map<(u32, u16), Vec<Listener>>,
+    seeded: Map<(u32, Tuple), Seeded>,
+    /// Sockets holding a CLOSE → SYN_SENT line.
+    held: Vec<u64>,
+    incidents: VecDeque<IncidentRecord>,
+    incident_totals: [u64; 5],
+    entered: [u64; STATES],
+    owners: Map<(u32, [u8; 16]), Owner>,
+    /// Whether the kernel reports timewait sockets (TW_START): None = not
+    /// known yet, decided by the first TW_START.
+    kernel_timewait: Option<bool>,
+    /// Keys of derived timewait entries (below any kernel address).
+    next_synthetic: u64,
+    last_sweep: u64,
+    now: u64,
+}
+
+impl Default for Tracker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `a - b` nanoseconds in milliseconds (0 when the clock went backwards).
+fn ms(a: u64, b: u64) -> f64 {
+    a.saturating_sub(b) as f64 / MS
+}
+
+/// An IPv4-mapped IPv6 address as IPv4; others unchanged.
+fn unmap(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
+        IpAddr::V4(_) => addr,
+    }
+}
+
+/// A connection's addresses as the tracker stores them: a dual-stack socket
+/// with an IPv4 peer (`::ffff:a.b.c.d`, the other side mapped too or `::`)
+/// becomes all IPv4, the way the seed (sock_diag) stores it.
+pub fn normalize(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> Tuple {
+    let is_mapped = |a: IpAddr| matches!(a, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some());
+    let mapped_or_any = |a: IpAddr| match a {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some() || v6 == Ipv6Addr::UNSPECIFIED,
+        IpAddr::V4(_) => true,
+    };
+    let (src, dst) = if (is_mapped(src) || is_mapped(dst)) && mapped_or_any(src) && mapped_or_any(dst) {
+        let v4 = |a: IpAddr| match unmap(a) {
+            IpAddr::V6(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            v4 => v4,
+        };
+        (v4(src), v4(dst))
+    } else {
+        (src, dst)
+    };
+    Tuple { src, sport, dst, dport }
+}
+
+/// The tuple an event carries (all zero when the kernel could not read it).
+pub fn event_tuple(ev: &SockEvent) -> Tuple {
+    if ev.family == AF_INET6 {
+        normalize(
+            IpAddr::V6(Ipv6Addr::from(ev.saddr)),
+            ev.sport,
+            IpAddr::V6(Ipv6Addr::from(ev.daddr)),
+            ev.dport,
+        )
+    } else {
+        let v4 = |a: &[u8; 16]| IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]));
+        Tuple {
+            src: v4(&ev.saddr),
+            sport: ev.sport,
+            dst: v4(&ev.daddr),
+            dport: ev.dport,
+        }
+    }
+}
+
+/// Whether an event carries a tuple at all (fentry events carry none when the
+/// kernel's struct offsets could not be resolved).
+fn has_tuple(ev: &SockEvent) -> bool {
+    (ev.family == AF_INET || ev.family == AF_INET6) && (ev.sport != 0 || ev.dport != 0)
+}
+
+fn incident_index(kind: Incident) -> usize {
+    match kind {
+        Incident::Refused => 0,
+        Incident::SynRetransmit => 1,
+        Incident::ConnectTimeout => 2,
+        Incident::SynAckRetransmit => 3,
+        Incident::HalfOpenDropped => 4,
+    }
+}
+
+fn addr_matches(listener: IpAddr, local: IpAddr) -> bool {
+    listener == local || listener.is_unspecified()
+}
+
+impl Tracker {
+    pub fn new() -> Self {
+        Self {
+            conns: Map::default(),
+            timewait: Map::default(),
+            requests: Map::default(),
+            req_by_tuple: Map::default(),
+            listeners: Map::default(),
+            seeded: Map::default(),
+            held: Vec::new(),
+            incidents: VecDeque::new(),
+            incident_totals: [0; 5],
+            entered: [0; STATES],
+            owners: Map::default(),
+            kernel_timewait: None,
+            next_synthetic: 1,
+            last_sweep: 0,
+            now: 0,
+        }
+    }
+
+    /// Says whether the kernel programs report timewait sockets (TW_START /
+    /// TW_END). Without this call the first TW_START decides; until then a
+    /// FIN_WAIT2/CLOSING → CLOSE without a RST is taken as entering TIME_WAIT.
+    pub fn set_kernel_timewait(&mut self, reported: bool) {
+        self.kernel_timewait = Some(reported);
+    }
+
+    /// Loads the sockets of the kernel's table (taken at start, with owners),
+    /// stamped with the current CLOCK_MONOTONIC time.
+    pub fn seed(&mut self, sockets: Vec<SocketInfo>) {
+        self.seed_at(sockets, monotonic_ns());
+    }
+
+    /// [`Self::seed`] at a given CLOCK_MONOTONIC time.
+    pub fn seed_at(&mut self, sockets: Vec<SocketInfo>, now_ns: u64) {
+        for info in sockets {
+            if self.seeded.len() >= MAX_SOCKETS {
+                break;
+            }
+            let t = info.tuple;
+            let t = normalize(t.src, t.sport, t.dst, t.dport);
+            if info.state == state::LISTEN {
+                self.listeners.entry((info.netns, t.sport)).or_default().push(Listener {
+                    addr: t.src,
+                    skaddr: 0,
+                    owner: info.owner.clone(),
+                });
+            }
+            self.seeded.insert((info.netns, t), Seeded { info, at: now_ns });
+        }
+        self.now = self.now.max(now_ns);
+    }
+
+    /// Transitions into each state (indexed by kernel state number), derived
+    /// ones included, same-state events not: the caller takes differences for rates.
+    pub fn entered(&self) -> &[u64; STATES] {
+        &self.entered
+    }
+
+    /// The recent incidents, oldest first (at most [`MAX_INCIDENTS`]).
+    pub fn incidents(&self) -> impl Iterator<Item = &IncidentRecord> {
+        self.incidents.iter()
+    }
+
+    /// Incidents of each kind since start (not bounded by the recent list).
+    pub fn incident_total(&self, kind: Incident) -> u64 {
+        self.incident_totals[incident_index(kind)]
+    }
+
+    /// Number of sockets the tracker holds (all tables).
+    pub fn len(&self) -> usize {
+        self.conns.len() + self.timewait.len() + self.requests.len() + self.seeded.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The live sockets (of `netns`, or all), with states as `ss -tan` shows
+    /// them: request sockets as SYN_RECV, timewait sockets as their substate.
+    pub fn snapshot(&self, netns: Option<u32>) -> Vec<SocketInfo> {
+        let want = |n: u32| netns.is_none_or(|w| w == n);
+        let mut out = Vec::with_capacity(self.len());
+        out.extend(
+            self.seeded
+                .values()
+                .filter(|s| want(s.info.netns))
+                .map(|s| s.info.clone()),
+        );
+        out.extend(
+            self.conns
+                .values()
+                .filter(|c| want(c.netns) && c.state != 0 && c.state != state::CLOSE)
+                .map(|c| SocketInfo {
+                    netns: c.netns,
+                    tuple: c.tuple,
+                    state: c.state,
+                    owner: c.owner.clone(),
+                    since_ns: c.since,
+                    inode: 0,
+                }),
+        );
+        out.extend(self.timewait.values().filter(|t| want(t.netns)).map(|t| SocketInfo {
+            netns: t.netns,
+            tuple: t.tuple,
+            state: t.substate,
+            owner: None,
+            since_ns: Some(t.since),
+            inode: 0,
+        }));
+        out.extend(
+            self.requests
+                .values()
+                .filter(|r| want(r.netns) && !r.completed)
+                .map(|r| SocketInfo {
+                    netns: r.netns,
+                    tuple: r.tuple,
+                    state: state::SYN_RECV,
+                    owner: r.owner.clone(),
+                    since_ns: Some(r.since),
+                    inode: 0,
+                }),
+        );
+        out
+    }
+
+    /// Applies one event; the transitions it makes visible are appended to `out`.
+    pub fn apply(&mut self, ev: &SockEvent, out: &mut Vec<Transition>) {
+        self.now = self.now.max(ev.ts_ns);
+        match ev.kind {
+            sock_kind::STATE => self.on_state(ev, out),
+            sock_kind::CONNECT => self.on_connect(ev, out),
+            sock_kind::ACCEPT => self.on_accept(ev, out),
+            sock_kind::TW_START => self.on_tw_start(ev, out),
+            sock_kind::TW_END => self.on_tw_end(ev, out),
+            sock_kind::REQ_START => self.on_req_start(ev, out),
+            sock_kind::REQ_END => self.on_req_end(ev, out),
+            sock_kind::RESET_RX => {
+                if let Some(c) = self.known(ev, out) {
+                    c.flags |= F_RST_RX;
+                }
+            }
+            sock_kind::SYN_RETRANS => self.on_syn_retrans(ev, out),
+            sock_kind::SYNACK_RETRANS => self.on_synack_retrans(ev),
+            _ => {}
+        }
+    }
+
+    /// Flushes the CLOSE → SYN_SENT lines whose port did not come in time,
+    /// ends derived TIME_WAITs after 60 s, and forgets stale entries.
+    pub fn tick(&mut self, now_ns: u64, out: &mut Vec<Transition>) {
+        self.now = self.now.max(now_ns);
+        let mut i = 0;
+        while i < self.held.len() {
+            let sk = self.held[i];
+            let due = self
+                .conns
+                .get(&sk)
+                .and_then(|c| c.held.as_ref())
+                .is_none_or(|h| now_ns.saturating_sub(h.ts_ns) >= HOLD_NS);
+            if due {
+                self.held.swap_remove(i);
+                if let Some(h) = self.conns.get_mut(&sk).and_then(|c| c.held.take()) {
+                    self.emit(*h, out);
+                }
+            } else {
+                i += 1;
+            }
+        }
+        // Derived timewait entries end after 2MSL, in order of their start.
+        let mut ended: Vec<(u64, u64)> = self
+            .timewait
+            .iter()
+            .filter(|(_, t)| t.derived_only && now_ns.saturating_sub(t.since) >= TIME_WAIT_NS)
+            .map(|(k, t)| (t.since, *k))
+            .collect();
+        ended.sort_unstable();
+        for (_, key) in ended {
+            if let Some(tw) = self.timewait.remove(&key) {
+                let ts = tw.since.saturating_add(TIME_WAIT_NS);
+                self.emit(
+                    Transition {
+                        ts_ns: ts,
+                        netns: tw.netns,
+                        tuple: tw.tuple,
+                        old: tw.substate,
+                        new: state::CLOSE,
+                        ms_in_old: Some(ms(ts, tw.since)),
+                        owner: tw.owner,
+                        derived: true,
+                        lifetime: None,
+                    },
+                    out,
+                );
+            }
+        }
+        if now_ns.saturating_sub(self.last_sweep) >= SWEEP_EVERY_NS {
+            self.last_sweep = now_ns;
+            self.sweep(now_ns);
+        }
+    }
+
+    /// Forgets what lost events left behind, and keeps every table bounded.
+    fn sweep(&mut self, now: u64) {
+        let old = |t: u64, age: u64| now.saturating_sub(t) >= age;
+        self.timewait.retain(|_, t| !old(t.since, TW_FORGET_NS));
+        let req_by_tuple = &mut self.req_by_tuple;
+        self.requests.retain(|sk, r| {
+            let keep = !old(r.since, REQ_FORGET_NS);
+            if !keep && req_by_tuple.get(&(r.netns, r.tuple)) == Some(sk) {
+                req_by_tuple.remove(&(r.netns, r.tuple));
+            }
+            keep
+        });
+        self.conns.retain(|_, c| {
+            let short_lived = matches!(
+                c.state,
+                state::SYN_SENT | state::SYN_RECV | state::FIN_WAIT1 | state::CLOSING | state::LAST_ACK
+            );
+            !(short_lived && old(c.last_ns, STALE_NS))
+        });
+        // The table showed these at start; a timewait socket lasts 60 s at most,
+        // a request socket a few minutes.
+        self.seeded.retain(|_, s| match s.info.state {
+            state::TIME_WAIT => !old(s.at, TIME_WAIT_NS + SWEEP_EVERY_NS),
+            state::SYN_RECV if s.info.inode == 0 => !old(s.at, REQ_FORGET_NS),
+            _ => true,
+        });
+        if self.conns.len() > MAX_SOCKETS {
+            let mut ages: Vec<u64> = self.conns.values().map(|c| c.last_ns).collect();
+            let cut = self.conns.len() - MAX_SOCKETS * 3 / 4;
+            let (_, nth, _) = ages.select_nth_unstable(cut);
+            let limit = *nth;
+            self.conns.retain(|_, c| c.last_ns > limit);
+        }
+        for table_len in [self.timewait.len(), self.requests.len(), self.seeded.len()] {
+            if table_len > MAX_SOCKETS {
+                // Older entries than these bounds are already gone; a table this
+                // big means a flood: start over rather than grow without end.
+                self.timewait.retain(|_, t| !old(t.since, TIME_WAIT_NS));
+                self.requests.retain(|_, r| !old(r.since, 60_000_000_000));
+                self.req_by_tuple.retain(|_, sk| self.requests.contains_key(sk));
+                if self.seeded.len() > MAX_SOCKETS {
+                    self.seeded.clear();
+                }
+                break;
+            }
+        }
+        self.held.retain(|sk| self.conns.contains_key(sk));
+        let listeners = &mut self.listeners;
+        listeners.retain(|_, v| !v.is_empty());
+    }
+
+    fn record(&mut self, ts_ns: u64, kind: Incident, netns: u32, tuple: Tuple, owner: Option<Owner>) {
+        self.incident_totals[incident_index(kind)] += 1;
+        if self.incidents.len() >= MAX_INCIDENTS {
+            self.incidents.pop_front();
+        }
+        self.incidents.push_back(IncidentRecord {
+            ts_ns,
+            kind,
+            netns,
+            tuple,
+            owner,
+        });
+    }
+
+    fn emit(&mut self, t: Transition, out: &mut Vec<Transition>) {
+        if t.old != t.new
+            && let Some(n) = self.entered.get_mut(usize::from(t.new))
+        {
+            *n += 1;
+        }
+        out.push(t);
+    }
+
+    /// The owner named by an event's task (only for events that run in it).
+    fn task_owner(&mut self, ev: &SockEvent) -> Option<Owner> {
+        let pid = (ev.pid_tgid >> 32) as u32;
+        if pid == 0 {
+            return None;
+        }
+        let key = (pid, ev.comm);
+        if let Some(o) = self.owners.get(&key) {
+            return Some(o.clone());
+        }
+        if self.owners.len() >= MAX_OWNER_CACHE {
+            self.owners.clear();
+        }
+        let len = ev.comm.iter().position(|&b| b == 0).unwrap_or(ev.comm.len());
+        let comm: Arc<str> = String::from_utf8_lossy(&ev.comm[..len]).into();
+        let owner = Owner { pid, comm };
+        self.owners.insert(key, owner.clone());
+        Some(owner)
+    }
+
+    /// The listener `skaddr` (or, when 0 or unknown, the best match for the
+    /// local address and port).
+    fn listener_owner(&self, netns: u32, local: IpAddr, port: u16, skaddr: u64) -> Option<Owner> {
+        let list = self.listeners.get(&(netns, port))?;
+        let by_addr = (skaddr != 0)
+            .then(|| list.iter().find(|l| l.skaddr == skaddr))
+            .flatten();
+        by_addr
+            .or_else(|| list.iter().find(|l| l.addr == local))
+            .or_else(|| list.iter().find(|l| addr_matches(l.addr, local)))
+            .and_then(|l| l.owner.clone())
+    }
+
+    /// Takes a seeded socket into the full-socket table under `skaddr`.
+    fn adopt(&mut self, ev: &SockEvent, tuple: Tuple) -> Option<Conn> {
+        let s = self.seeded.remove(&(ev.netns, tuple))?;
+        if s.info.state == state::LISTEN
+            && let Some(l) = self
+                .listeners
+                .get_mut(&(ev.netns, tuple.sport))
+                .and_then(|v| v.iter_mut().find(|l| l.skaddr == 0 && l.addr == tuple.src))
+        {
+            l.skaddr = ev.skaddr;
+        }
+        let mut c = Conn::new(ev.netns, tuple, ev.ts_ns);
+        c.state = s.info.state;
+        c.since = s.info.since_ns;
+        c.owner = s.info.owner;
+        c.note_state(c.state);
+        Some(c)
+    }
+
+    /// Releases a held CLOSE → SYN_SENT line, with the source port of `tuple`
+    /// when it has one.
+    fn release(&mut self, sk: u64, tuple: Option<Tuple>, out: &mut Vec<Transition>) {
+        let Some(c) = self.conns.get_mut(&sk) else { return };
+        let Some(mut h) = c.held.take() else { return };
+        if let Some(t) = tuple.filter(|t| t.sport != 0) {
+            h.tuple = t;
+        }
+        self.held.retain(|&s| s != sk);
+        self.emit(*h, out);
+    }
+
+    /// The full socket an event names, adopted from the seed when first seen
+    /// (None when neither knows it). A held line is released when the event
+    /// tells the source port.
+    fn known(&mut self, ev: &SockEvent, out: &mut Vec<Transition>) -> Option<&mut Conn> {
+        let sk = ev.skaddr;
+        let tuple = has_tuple(ev).then(|| event_tuple(ev));
+        if !self.conns.contains_key(&sk) {
+            let c = self.adopt(ev, tuple?)?;
+            self.conns.insert(sk, c);
+        }
+        if let Some(t) = tuple.filter(|t| t.sport != 0) {
+            if self.conns.get(&sk).is_some_and(|c| c.held.is_some()) {
+                self.release(sk, Some(t), out);
+            }
+            if let Some(c) = self.conns.get_mut(&sk) {
+                c.tuple = t;
+            }
+        }
+        let c = self.conns.get_mut(&sk)?;
+        c.last_ns = ev.ts_ns;
+        Some(c)
+    }
+
+    fn on_state(&mut self, ev: &SockEvent, out: &mut Vec<Transition>) {
+        let (old, new, ts, sk) = (ev.oldstate, ev.newstate, ev.ts_ns, ev.skaddr);
+        let tuple = event_tuple(ev);
+        let starts = (old == state::CLOSE && (new == state::SYN_SENT || new == state::LISTEN))
+            || (old == state::LISTEN && new == state::SYN_RECV);
+        if starts {
+            // A new socket, or a socket address reused: a new connection.
+            if let Some(prev) = self.conns.get(&sk)
+                && prev.held.is_some()
+            {
+                self.release(sk, None, out);
+            }
+            self.conns.remove(&sk);
+            self.start(ev, tuple, out);
+            return;
+        }
+        if !self.conns.contains_key(&sk) {
+            let c = self.adopt(ev, tuple).unwrap_or_else(|| Conn::new(ev.netns, tuple, ts));
+            self.conns.insert(sk, c);
+        }
+        // Any later event of a socket releases its held line first (in order).
+        if self.conns.get(&sk).is_some_and(|c| c.held.is_some()) {
+            self.release(sk, Some(tuple), out);
+        }
+        let derive_tw = self.kernel_timewait != Some(true);
+        let Some(c) = self.conns.get_mut(&sk) else { return };
+        c.last_ns = ts;
+        if tuple.sport != 0 || c.tuple.sport == 0 && c.tuple.dport == 0 {
+            c.tuple = tuple;
+        }
+        c.note_state(old);
+        let ms_in_old = (c.state == old).then_some(c.since).flatten().map(|s| ms(ts, s));
+        if c.state != old {
+            // First sight, or events were lost: entering `new` is seen only if it differs.
+            c.since = (old != new).then_some(ts);
+        } else if old != new {
+            c.since = Some(ts);
+        }
+        c.state = new;
+        c.note_state(new);
+        if new == state::ESTABLISHED
+            && c.handshake_ms.is_none()
+            && let Some(h) = c.handshake_start
+        {
+            c.handshake_ms = Some(ms(ts, h));
+        }
+        let mut t = Transition {
+            ts_ns: ts,
+            netns: c.netns,
+            tuple: c.tuple,
+            old,
+            new,
+            ms_in_old,
+            owner: c.owner.clone(),
+            derived: false,
+            lifetime: None,
+        };
+        if new != state::CLOSE {
+            self.emit(t, out);
+            return;
+        }
+        let Some(c) = self.conns.remove(&sk) else { return };
+        if c.flags & F_LISTENER != 0 && old == state::LISTEN {
+            if let Some(v) = self.listeners.get_mut(&(c.netns, c.tuple.sport)) {
+                v.retain(|l| l.skaddr != sk);
+            }
+            self.emit(t, out);
+            return;
+        }
+        let (mut sent, mut recv) = (ev.bytes_acked, ev.bytes_received);
+        // The kernel's timewait socket (TW_START), or, without the timewait
+        // hooks, a FIN_WAIT2/CLOSING → CLOSE not caused by a RST.
+        let tw = match c.tw {
+            Some((tw, sub, s, r)) => {
+                sent = sent.max(s);
+                recv = recv.max(r);
+                Some((tw, sub, false))
+            }
+            None if derive_tw && matches!(old, state::FIN_WAIT2 | state::CLOSING) && c.flags & F_RST_RX == 0 => {
+                let key = self.next_synthetic;
+                self.next_synthetic += 1;
+                Some((key, state::TIME_WAIT, true))
+            }
+            None => None,
+        };
+        t.lifetime = c.lifetime(old, ts, sent, recv);
+        if c.flags & F_SYN_SENT != 0 && c.flags & F_ESTABLISHED == 0 {
+            if c.flags & F_RST_RX != 0 {
+                self.record(ts, Incident::Refused, c.netns, c.tuple, c.owner.clone());
+            } else if c.syn_retransmits > 0 {
+                self.record(ts, Incident::ConnectTimeout, c.netns, c.tuple, c.owner.clone());
+            }
+        }
+        if let Some((key, sub, derived_only)) = tw {
+            t.new = sub;
+            t.derived = true;
+            self.timewait.insert(
+                key,
+                TimeWait {
+                    netns: c.netns,
+                    tuple: c.tuple,
+                    substate: sub,
+                    since: ts,
+                    owner: c.owner.clone(),
+                    derived_only,
+                },
+            );
+        }
+        self.emit(t, out);
+    }
+
+    /// CLOSE → SYN_SENT, CLOSE → LISTEN, LISTEN → SYN_RECV (a passive child).
+    fn start(&mut self, ev: &SockEvent, tuple: Tuple, out: &mut Vec<Transition>) {
+        let (old, new, ts) = (ev.oldstate, ev.newstate, ev.ts_ns);
+        let mut c = Conn::new(ev.netns, tuple, ts);
+        c.state = new;
+        c.since = Some(ts);
+        c.note_state(new);
+        if new == state::SYN_RECV {
+            // The request socket of this connection (same netns and tuple).
+            if let Some(rq) = self
+                .req_by_tuple
+                .remove(&(ev.netns, tuple))
+                .and_then(|rk| self.requests.get_mut(&rk))
+            {
+                rq.completed = true;
+                c.first = Some(rq.since);
+                c.handshake_start = Some(rq.since);
+                c.owner = rq.owner.clone();
+                c.syn_retransmits = rq.synack_retransmits;
+            } else {
+                // A SYN cookie, or a request from before the start.
+                c.first = Some(ts);
+                c.owner = self.listener_owner(ev.netns, tuple.src, tuple.sport, 0);
+                if let Some(s) = self.seeded.get(&(ev.netns, tuple))
+                    && s.info.state == state::SYN_RECV
+                {
+                    self.seeded.remove(&(ev.netns, tuple));
+                }
+            }
+        } else {
+            c.owner = self.task_owner(ev);
+            if new == state::SYN_SENT {
+                c.first = Some(ts);
+                c.handshake_start = Some(ts);
+            } else {
+                self.listeners
+                    .entry((ev.netns, tuple.sport))
+                    .or_default()
+                    .push(Listener {
+                        addr: tuple.src,
+                        skaddr: ev.skaddr,
+                        owner: c.owner.clone(),
+                    });
+            }
+        }
+        let t = Transition {
+            ts_ns: ts,
+            netns: ev.netns,
+            tuple,
+            old,
+            new,
+            ms_in_old: None,
+            owner: c.owner.clone(),
+            derived: false,
+            lifetime: None,
+        };
+        if new == state::SYN_SENT && tuple.sport == 0 {
+            c.held = Some(Box::new(t));
+            self.held.push(ev.skaddr);
+            self.conns.insert(ev.skaddr, c);
+        } else {
+            self.conns.insert(ev.skaddr, c);
+            self.emit(t, out);
+        }
+    }
+
+    fn on_connect(&mut self, ev: &SockEvent, out: &mut Vec<Transition>) {
+        let owner = self.task_owner(ev);
+        if !self.conns.contains_key(&ev.skaddr) && ev.ret == 0 && has_tuple(ev) {
+            // Its CLOSE → SYN_SENT was not seen (lost): it is connecting now.
+            let mut c = Conn::new(ev.netns, event_tuple(ev), ev.ts_ns);
+            c.state = state::SYN_SENT;
+            c.note_state(state::SYN_SENT);
+            self.conns.insert(ev.skaddr, c);
+        }
+        if let Some(c) = self.known(ev, out) {
+            c.owner = owner.clone();
+            if let Some(h) = c.held.as_mut() {
+                h.owner = owner;
+            }
+        }
+    }
+
+    fn on_accept(&mut self, ev: &SockEvent, out: &mut Vec<Transition>) {
+        let owner = self.task_owner(ev);
+        if let Some(c) = self.known(ev, out) {
+            c.owner = owner;
+        } else if has_tuple(ev)
+            && let Some(s) = self.seeded.get_mut(&(ev.netns, event_tuple(ev)))
+        {
+            s.info.owner = owner;
+        }
+    }
+
+    fn on_tw_start(&mut self, ev: &SockEvent, out: &mut Vec<Transition>) {
+        if self.kernel_timewait.is_none() {
+            self.kernel_timewait = Some(true);
+        }
+        let sub = match ev.newstate {
+            0 => state::TIME_WAIT,
+            s => s,
+        };
+        if !self.conns.contains_key(&ev.skaddr) && has_tuple(ev) {
+            let tuple = event_tuple(ev);
+            let c = self
+                .adopt(ev, tuple)
+                .unwrap_or_else(|| Conn::new(ev.netns, tuple, ev.ts_ns));
+            self.conns.insert(ev.skaddr, c);
+        }
+        if let Some(c) = self.known(ev, out) {
+            c.tw = Some((ev.aux, sub, ev.bytes_acked, ev.bytes_received));
+        }
+    }
+
+    fn on_tw_end(&mut self, ev: &SockEvent, out: &mut Vec<Transition>) {
+        let ts = ev.ts_ns;
+        if let Some(tw) = self.timewait.remove(&ev.skaddr) {
+            self.emit(
+                Transition {
+                    ts_ns: ts,
+                    netns: tw.netns,
+                    tuple: tw.tuple,
+                    old: tw.substate,
+                    new: state::CLOSE,
+                    ms_in_old: Some(ms(ts, tw.since)),
+                    owner: tw.owner,
+                    derived: true,
+                    lifetime: None,
+                },
+                out,
+            );
+            return;
+        }
+        if !has_tuple(ev) {
+            return;
+        }
+        // A timewait socket from before the start.
+        let tuple = event_tuple(ev);
+        let old = match self.seeded.remove(&(ev.netns, tuple)) {
+            Some(s) if matches!(s.info.state, state::TIME_WAIT | state::FIN_WAIT2) => s.info.state,
+            Some(s) => {
+                self.seeded.insert((ev.netns, tuple), s);
+                state::TIME_WAIT
+            }
+            None => state::TIME_WAIT,
+        };
+        self.emit(
+            Transition {
+                ts_ns: ts,
+                netns: ev.netns,
+                tuple,
+                old,
+                new: state::CLOSE,
+                ms_in_old: None,
+                owner: None,
+                derived: true,
+                lifetime: None,
+            },
+            out,
+        );
+    }
+
+    fn on_req_start(&mut self, ev: &SockEvent, out: &mut Vec<Transition>) {
+        let tuple = event_tuple(ev);
+        let owner = self.listener_owner(ev.netns, tuple.src, tuple.sport, ev.aux);
+        if let Some(prev) = self.requests.remove(&ev.skaddr)
+            && self.req_by_tuple.get(&(prev.netns, prev.tuple)) == Some(&ev.skaddr)
+        {
+            self.req_by_tuple.remove(&(prev.netns, prev.tuple));
+        }
+        self.req_by_tuple.insert((ev.netns, tuple), ev.skaddr);
+        self.requests.insert(
+            ev.skaddr,
+            Request {
+                netns: ev.netns,
+                tuple,
+                since: ev.ts_ns,
+                owner: owner.clone(),
+                synack_retransmits: 0,
+                completed: false,
+            },
+        );
+        self.emit(
+            Transition {
+                ts_ns: ev.ts_ns,
+                netns: ev.netns,
+                tuple,
+                old: state::LISTEN,
+                new: state::NEW_SYN_RECV,
+                ms_in_old: None,
+                owner,
+                derived: true,
+                lifetime: None,
+            },
+            out,
+        );
+    }
+
+    fn on_req_end(&mut self, ev: &SockEvent, out: &mut Vec<Transition>) {
+        let ts = ev.ts_ns;
+        let (netns, tuple, ms_in_old, owner) = match self.requests.remove(&ev.skaddr) {
+            Some(rq) => {
+                if self.req_by_tuple.get(&(rq.netns, rq.tuple)) == Some(&ev.skaddr) {
+                    self.req_by_tuple.remove(&(rq.netns, rq.tuple));
+                }
+                if rq.completed {
+                    return;
+                }
+                (rq.netns, rq.tuple, Some(ms(ts, rq.since)), rq.owner)
+            }
+            None => {
+                // The second REQ_END of a request, or one from before the start.
+                if !has_tuple(ev) {
+                    return;
+                }
+                let tuple = event_tuple(ev);
+                match self.seeded.get(&(ev.netns, tuple)) {
+                    Some(s) if s.info.state == state::SYN_RECV && s.info.inode == 0 => {}
+                    _ => return,
+                }
+                self.seeded.remove(&(ev.netns, tuple));
+                let owner = self.listener_owner(ev.netns, tuple.src, tuple.sport, ev.aux);
+                (ev.netns, tuple, None, owner)
+            }
+        };
+        self.record(ts, Incident::HalfOpenDropped, netns, tuple, owner.clone());
+        self.emit(
+            Transition {
+                ts_ns: ts,
+                netns,
+                tuple,
+                old: state::NEW_SYN_RECV,
+                new: state::CLOSE,
+                ms_in_old,
+                owner,
+                derived: true,
+                lifetime: None,
+            },
+            out,
+        );
+    }
+
+    fn on_syn_retrans(&mut self, ev: &SockEvent, out: &mut Vec<Transition>) {
+        let ts = ev.ts_ns;
+        let Some(c) = self.known(ev, out) else { return };
+        c.syn_retransmits += 1;
+        let (netns, tuple, owner) = (c.netns, c.tuple, c.owner.clone());
+        self.record(ts, Incident::SynRetransmit, netns, tuple, owner);
+    }
+
+    fn on_synack_retrans(&mut self, ev: &SockEvent) {
+        let (netns, tuple, owner) = match self.requests.get_mut(&ev.skaddr) {
+            Some(rq) => {
+                rq.synack_retransmits += 1;
+                (rq.netns, rq.tuple, rq.owner.clone())
+            }
+            None if has_tuple(ev) => {
+                let tuple = event_tuple(ev);
+                let owner = self.listener_owner(ev.netns, tuple.src, tuple.sport, ev.aux);
+                (ev.netns, tuple, owner)
+            }
+            None => return,
+        };
+        self.record(ev.ts_ns, Incident::SynAckRetransmit, netns, tuple, owner);
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds (the clock of the kernel's timestamps).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid clock id and out pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000) + ts.tv_nsec as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LISTENER: u64 = 0xffff_8880_0000_1000;
+    const CLIENT: u64 = 0xffff_8880_0000_2000;
+    const CHILD: u64 = 0xffff_8880_0000_3000;
+    const REQ: u64 = 0xffff_8880_0000_4000;
+    const TW: u64 = 0xffff_8880_0000_5000;
+    const NS: u32 = 4026531840;
+    const MSEC: u64 = 1_000_000;
+
+    fn comm(s: &str) -> [u8; 16] {
+        let mut c = [0u8; 16];
+        c[..s.len()].copy_from_slice(s.as_bytes());
+        c
+    }
+
+    /// An event on 10.0.0.1:sport → 10.0.0.2:dport run by `pid`/`task`.
+    fn ev(kind: u8, ts_ms: u64, sk: u64, sport: u16, dport: u16, pid: u32, task: &str) -> SockEvent {
+        let mut e = SockEvent {
+            ts_ns: ts_ms * MSEC,
+            skaddr: sk,
+            pid_tgid: u64::from(pid) << 32 | u64::from(pid),
+            comm: comm(task),
+            netns: NS,
+            kind,
+            family: AF_INET,
+            sport,
+            dport,
+            ..Default::default()
+        };
+        e.saddr[..4].copy_from_slice(&[10, 0, 0, 1]);
+        e.daddr[..4].copy_from_slice(&[10, 0, 0, 2]);
+        e
+    }
+
+    fn st(ts_ms: u64, sk: u64, sport: u16, dport: u16, old: u8, new: u8) -> SockEvent {
+        SockEvent {
+            oldstate: old,
+            newstate: new,
+            ..ev(sock_kind::STATE, ts_ms, sk, sport, dport, 0, "swapper/1")
+        }
+    }
+
+    /// The server side of a connection: local 10.0.0.2:80, remote 10.0.0.1:sport.
+    fn server(mut e: SockEvent) -> SockEvent {
+        std::mem::swap(&mut e.saddr, &mut e.daddr);
+        e
+    }
+
+    fn names(out: &[Transition]) -> Vec<String> {
+        out.iter()
+            .map(|t| {
+                format!(
+                    "{} {} -> {}{}",
+                    t.tuple.sport,
+                    super::super::state_name(t.old),
+                    super::super::state_name(t.new),
+                    if t.derived { " (derived)" } else { "" }
+                )
+            })
+            .collect()
+    }
+
+    fn owner_pids(out: &[Transition]) -> Vec<Option<u32>> {
+        out.iter().map(|t| t.owner.as_ref().map(|o| o.pid)).collect()
+    }
+
+    /// The client of an active close, with the kernel's timewait events.
+    fn active_close(tr: &mut Tracker, out: &mut Vec<Transition>) {
+        use state::*;
+        tr.apply(
+            &SockEvent {
+                oldstate: CLOSE,
+                newstate: SYN_SENT,
+                ..ev(sock_kind::STATE, 0, CLIENT, 0, 80, 100, "curl")
+            },
+            out,
+        );
+        assert!(out.is_empty(), "CLOSE -> SYN_SENT waits for its port");
+        tr.apply(&ev(sock_kind::CONNECT, 1, CLIENT, 40000, 80, 100, "curl"), out);
+        tr.apply(&st(3, CLIENT, 40000, 80, SYN_SENT, ESTABLISHED), out);
+        tr.apply(&st(10, CLIENT, 40000, 80, ESTABLISHED, FIN_WAIT1), out);
+        tr.apply(&st(11, CLIENT, 40000, 80, FIN_WAIT1, FIN_WAIT1), out);
+        tr.apply(&st(12, CLIENT, 40000, 80, FIN_WAIT1, FIN_WAIT2), out);
+        let mut tw = ev(sock_kind::TW_START, 13, CLIENT, 40000, 80, 0, "swapper/0");
+        tw.aux = TW;
+        tw.newstate = TIME_WAIT;
+        tw.bytes_acked = 78;
+        tw.bytes_received = 3456;
+        tr.apply(&tw, out);
+        let mut close = st(13, CLIENT, 40000, 80, FIN_WAIT2, CLOSE);
+        close.bytes_acked = 78;
+        close.bytes_received = 3456;
+        tr.apply(&close, out);
+    }
+
+    #[test]
+    fn active_close_with_timewait_events() {
+        use state::*;
+        let mut tr = Tracker::new();
+        let mut out = Vec::new();
+        active_close(&mut tr, &mut out);
+        assert_eq!(
+            names(&out),
+            [
+                "40000 CLOSE -> SYN_SENT",
+                "40000 SYN_SENT -> ESTABLISHED",
+                "40000 ESTABLISHED -> FIN_WAIT1",
+                "40000 FIN_WAIT1 -> FIN_WAIT1",
+                "40000 FIN_WAIT1 -> FIN_WAIT2",
+                "40000 FIN_WAIT2 -> TIME_WAIT (derived)",
+            ]
+        );
+        assert!(owner_pids(&out).iter().all(|p| *p == Some(100)));
+        assert_eq!(&*out[0].owner.as_ref().unwrap().comm, "curl");
+        assert_eq!(out[0].ms_in_old, None);
+        assert_eq!(out[1].ms_in_old, Some(3.0));
+        assert_eq!(out[3].ms_in_old, Some(1.0));
+        // The same-state event did not restart the clock of FIN_WAIT1.
+        assert_eq!(out[4].ms_in_old, Some(2.0));
+        let life = out[5].lifetime.as_ref().expect("lifetime on the closing transition");
+        assert_eq!(life.duration_ms, 13.0);
+        assert_eq!(life.handshake_ms, Some(3.0));
+        assert_eq!((life.bytes_sent, life.bytes_received), (78, 3456));
+        assert_eq!(life.closed_by, Closer::Local);
+        assert!(out[..5].iter().all(|t| t.lifetime.is_none()));
+        // Live: the timewait socket, as ss shows it.
+        let snap = tr.snapshot(Some(NS));
+        assert_eq!(snap.len(), 1);
+        assert_eq!(snap[0].state, TIME_WAIT);
+        assert!(tr.snapshot(Some(1)).is_empty());
+        out.clear();
+        tr.apply(&ev(sock_kind::TW_END, 60_013, TW, 40000, 80, 0, "swapper/0"), &mut out);
+        assert_eq!(names(&out), ["40000 TIME_WAIT -> CLOSE (derived)"]);
+        assert_eq!(out[0].ms_in_old, Some(60_000.0));
+        assert_eq!(owner_pids(&out), [Some(100)]);
+        assert!(tr.is_empty(), "closed sockets are dropped");
+        assert_eq!(tr.entered()[usize::from(TIME_WAIT)], 1);
+        assert_eq!(tr.entered()[usize::from(FIN_WAIT1)], 1);
+        assert_eq!(tr.entered()[usize::from(CLOSE)], 1);
+    }
+
+    fn listen(tr: &mut Tracker, out: &mut Vec<Transition>) {
+        let mut e = server(ev(sock_kind::STATE, 0, LISTENER, 80, 0, 200, "python3"));
+        e.oldstate = state::CLOSE;
+        e.newstate = state::LISTEN;
+        e.daddr = [0; 16];
+        tr.apply(&e, out);
+    }
+
+    #[test]
+    fn passive_close_owned_by_the_listener_then_the_acceptor() {
+        use state::*;
+        let mut tr = Tracker::new();
+        let mut out = Vec::new();
+        listen(&mut tr, &mut out);
+        let mut req = server(ev(sock_kind::REQ_START, 100, REQ, 80, 40000, 100, "curl"));
+        req.aux = LISTENER;
+        tr.apply(&req, &mut out);
+        // Softirq work done in the client's context names the client: ignored.
+        let mut child = server(ev(sock_kind::STATE, 101, CHILD, 80, 40000, 100, "curl"));
+        child.oldstate = LISTEN;
+        child.newstate = SYN_RECV;
+        tr.apply(&child, &mut out);
+        tr.apply(
+            &server(ev(sock_kind::REQ_END, 101, REQ, 80, 40000, 100, "curl")),
+            &mut out,
+        );
+        tr.apply(&server(st(102, CHILD, 80, 40000, SYN_RECV, ESTABLISHED)), &mut out);
+        tr.apply(
+            &server(ev(sock_kind::ACCEPT, 103, CHILD, 80, 40000, 201, "worker")),
+            &mut out,
+        );
+        tr.apply(&server(st(110, CHILD, 80, 40000, ESTABLISHED, CLOSE_WAIT)), &mut out);
+        tr.apply(&server(st(111, CHILD, 80, 40000, CLOSE_WAIT, LAST_ACK)), &mut out);
+        let mut close = server(st(112, CHILD, 80, 40000, LAST_ACK, CLOSE));
+        close.bytes_acked = 3456;
+        close.bytes_received = 78;
+        tr.apply(&close, &mut out);
+        assert_eq!(
+            names(&out),
+            [
+                "80 CLOSE -> LISTEN",
+                "80 LISTEN -> NEW_SYN_RECV (derived)",
+                "80 LISTEN -> SYN_RECV",
+                "80 SYN_RECV -> ESTABLISHED",
+                "80 ESTABLISHED -> CLOSE_WAIT",
+                "80 CLOSE_WAIT -> LAST_ACK",
+                "80 LAST_ACK -> CLOSE",
+            ]
+        );
+        assert_eq!(
+            owner_pids(&out),
+            [
+                Some(200),
+                Some(200),
+                Some(200),
+                Some(200),
+                Some(201),
+                Some(201),
+                Some(201)
+            ]
+        );
+        assert_eq!(out[2].ms_in_old, None, "the child was not seen entering LISTEN");
+        assert_eq!(out[2].tuple.src, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
+        let life = out[6].lifetime.as_ref().unwrap();
+        assert_eq!(life.closed_by, Closer::Remote);
+        assert_eq!(life.handshake_ms, Some(2.0), "SYN (request) to the final ACK");
+        assert_eq!(life.duration_ms, 12.0);
+        assert_eq!((life.bytes_sent, life.bytes_received), (3456, 78));
+        // Only the listener is left.
+        let snap = tr.snapshot(None);
+        assert_eq!(snap.len(), 1);
+        assert_eq!(snap[0].state, LISTEN);
+        assert_eq!(tr.incidents().count(), 0);
+    }
+
+    #[test]
+    fn half_open_requests() {
+        use state::*;
+        let mut tr = Tracker::new();
+        let mut out = Vec::new();
+        listen(&mut tr, &mut out);
+        out.clear();
+        let mut req = server(ev(sock_kind::REQ_START, 100, REQ, 80, 40001, 0, "swapper/0"));
+        req.aux = LISTENER;
+        tr.apply(&req, &mut out);
+        let snap = tr.snapshot(None);
+        assert_eq!(
+            snap.iter().filter(|s| s.state == SYN_RECV).count(),
+            1,
+            "a request counts as SYN_RECV"
+        );
+        let mut again = server(ev(sock_kind::SYNACK_RETRANS, 1100, REQ, 80, 40001, 0, "swapper/0"));
+        again.aux = LISTENER;
+        tr.apply(&again, &mut out);
+        tr.apply(
+            &server(ev(sock_kind::REQ_END, 3100, REQ, 80, 40001, 0, "swapper/0")),
+            &mut out,
+        );
+        // The second REQ_END of the same request says nothing more.
+        tr.apply(
+            &server(ev(sock_kind::REQ_END, 3100, REQ, 80, 40001, 0, "swapper/0")),
+            &mut out,
+        );
+        assert_eq!(
+            names(&out),
+            [
+                "80 LISTEN -> NEW_SYN_RECV (derived)",
+                "80 NEW_SYN_RECV -> CLOSE (derived)"
+            ]
+        );
+        assert_eq!(owner_pids(&out), [Some(200), Some(200)]);
+        assert_eq!(out[1].ms_in_old, Some(3000.0));
+        let kinds: Vec<Incident> = tr.incidents().map(|i| i.kind).collect();
+        assert_eq!(kinds, [Incident::SynAckRetransmit, Incident::HalfOpenDropped]);
+        assert_eq!(tr.incidents().last().unwrap().owner.as_ref().unwrap().pid, 200);
+        assert_eq!(tr.snapshot(None).len(), 1);
+        assert_eq!(tr.entered()[usize::from(NEW_SYN_RECV)], 1);
+    }
+
+    fn connect(tr: &mut Tracker, out: &mut Vec<Transition>, ts: u64, sk: u64, sport: u16) {
+        let mut e = ev(sock_kind::STATE, ts, sk, 0, 80, 100, "curl");
+        e.oldstate = state::CLOSE;
+        e.newstate = state::SYN_SENT;
+        tr.apply(&e, out);
+        tr.apply(&ev(sock_kind::CONNECT, ts, sk, sport, 80, 100, "curl"), out);
+    }
+
+    #[test]
+    fn refused_and_timed_out_connects() {
+        use state::*;
+        let mut tr = Tracker::new();
+        let mut out = Vec::new();
+        connect(&mut tr, &mut out, 0, CLIENT, 40000);
+        tr.apply(&ev(sock_kind::RESET_RX, 1, CLIENT, 40000, 80, 0, "swapper/0"), &mut out);
+        tr.apply(&st(1, CLIENT, 40000, 80, SYN_SENT, CLOSE), &mut out);
+        assert_eq!(names(&out), ["40000 CLOSE -> SYN_SENT", "40000 SYN_SENT -> CLOSE"]);
+        let life = out[1].lifetime.as_ref().unwrap();
+        assert_eq!((life.closed_by, life.handshake_ms), (Closer::Refused, None));
+        assert_eq!(owner_pids(&out), [Some(100), Some(100)]);
+
+        // The same socket address, reused for a connection that times out.
+        out.clear();
+        connect(&mut tr, &mut out, 10, CLIENT, 40002);
+        tr.apply(
+            &ev(sock_kind::SYN_RETRANS, 1010, CLIENT, 40002, 80, 0, "swapper/0"),
+            &mut out,
+        );
+        tr.apply(
+            &ev(sock_kind::SYN_RETRANS, 3010, CLIENT, 40002, 80, 0, "swapper/0"),
+            &mut out,
+        );
+        tr.apply(&st(7010, CLIENT, 40002, 80, SYN_SENT, CLOSE), &mut out);
+        assert_eq!(names(&out), ["40002 CLOSE -> SYN_SENT", "40002 SYN_SENT -> CLOSE"]);
+        let life = out[1].lifetime.as_ref().unwrap();
+        assert_eq!(life.closed_by, Closer::Timeout);
+        assert_eq!(life.syn_retransmits, 2);
+        assert_eq!(life.duration_ms, 7000.0);
+        assert_eq!(out[1].ms_in_old, Some(7000.0));
+        let kinds: Vec<Incident> = tr.incidents().map(|i| i.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                Incident::Refused,
+                Incident::SynRetransmit,
+                Incident::SynRetransmit,
+                Incident::ConnectTimeout
+            ]
+        );
+        assert!(tr.incidents().all(|i| i.owner.as_ref().is_some_and(|o| o.pid == 100)));
+        assert_eq!(tr.incident_total(Incident::SynRetransmit), 2);
+        assert!(tr.is_empty());
+    }
+
+    #[test]
+    fn held_line_released_by_tick_or_by_a_later_event() {
+        use state::*;
+        let mut tr = Tracker::new();
+        let mut out = Vec::new();
+        let mut e = ev(sock_kind::STATE, 0, CLIENT, 0, 80, 100, "curl");
+        e.oldstate = CLOSE;
+        e.newstate = SYN_SENT;
+        tr.apply(&e, &mut out);
+        tr.tick(150 * MSEC, &mut out);
+        assert!(out.is_empty());
+        tr.tick(200 * MSEC, &mut out);
+        assert_eq!(names(&out), ["0 CLOSE -> SYN_SENT"]);
+        assert_eq!(owner_pids(&out), [Some(100)]);
+        // Without CONNECT (packet mode: the tracepoint only) the next state gives the port.
+        out.clear();
+        let mut e = ev(sock_kind::STATE, 1000, CHILD, 0, 80, 100, "curl");
+        e.oldstate = CLOSE;
+        e.newstate = SYN_SENT;
+        tr.apply(&e, &mut out);
+        tr.apply(&st(1001, CHILD, 40004, 80, SYN_SENT, ESTABLISHED), &mut out);
+        assert_eq!(
+            names(&out),
+            ["40004 CLOSE -> SYN_SENT", "40004 SYN_SENT -> ESTABLISHED"]
+        );
+        tr.tick(5000 * MSEC, &mut out);
+        assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn timewait_derived_without_the_timewait_hooks() {
+        use state::*;
+        let mut tr = Tracker::new();
+        let mut out = Vec::new();
+        connect(&mut tr, &mut out, 0, CLIENT, 40000);
+        tr.apply(&st(1, CLIENT, 40000, 80, SYN_SENT, ESTABLISHED), &mut out);
+        tr.apply(&st(2, CLIENT, 40000, 80, ESTABLISHED, FIN_WAIT1), &mut out);
+        tr.apply(&st(3, CLIENT, 40000, 80, FIN_WAIT1, CLOSING), &mut out);
+        tr.apply(&st(4, CLIENT, 40000, 80, CLOSING, CLOSE), &mut out);
+        assert_eq!(names(&out)[4], "40000 CLOSING -> TIME_WAIT (derived)");
+        assert_eq!(out[4].lifetime.as_ref().unwrap().closed_by, Closer::Both);
+        assert_eq!(tr.snapshot(None)[0].state, TIME_WAIT);
+        out.clear();
+        tr.tick(59_000 * MSEC, &mut out);
+        assert!(out.is_empty());
+        tr.tick(61_000 * MSEC, &mut out);
+        assert_eq!(names(&out), ["40000 TIME_WAIT -> CLOSE (derived)"]);
+        assert_eq!(out[0].ts_ns, 60_004 * MSEC);
+        assert_eq!(out[0].ms_in_old, Some(60_000.0));
+        assert!(tr.is_empty());
+        // A RST received in FIN_WAIT2 leaves no timewait socket.
+        out.clear();
+        connect(&mut tr, &mut out, 70_000, CLIENT, 40001);
+        tr.apply(&st(70_001, CLIENT, 40001, 80, SYN_SENT, ESTABLISHED), &mut out);
+        tr.apply(&st(70_002, CLIENT, 40001, 80, ESTABLISHED, FIN_WAIT1), &mut out);
+        tr.apply(&st(70_003, CLIENT, 40001, 80, FIN_WAIT1, FIN_WAIT2), &mut out);
+        tr.apply(&ev(sock_kind::RESET_RX, 70_004, CLIENT, 40001, 80, 0, ""), &mut out);
+        tr.apply(&st(70_004, CLIENT, 40001, 80, FIN_WAIT2, CLOSE), &mut out);
+        assert_eq!(names(&out).last().unwrap(), "40001 FIN_WAIT2 -> CLOSE");
+        assert!(tr.is_empty());
+    }
+
+    #[test]
+    fn timewait_not_derived_when_the_kernel_reports_it() {
+        use state::*;
+        let mut tr = Tracker::new();
+        tr.set_kernel_timewait(true);
+        let mut out = Vec::new();
+        connect(&mut tr, &mut out, 0, CLIENT, 40000);
+        tr.apply(&st(1, CLIENT, 40000, 80, SYN_SENT, ESTABLISHED), &mut out);
+        tr.apply(&st(2, CLIENT, 40000, 80, ESTABLISHED, FIN_WAIT1), &mut out);
+        tr.apply(&st(3, CLIENT, 40000, 80, FIN_WAIT1, FIN_WAIT2), &mut out);
+        // No TW_START: no timewait socket (tcp_max_tw_buckets reached).
+        tr.apply(&st(4, CLIENT, 40000, 80, FIN_WAIT2, CLOSE), &mut out);
+        assert_eq!(names(&out).last().unwrap(), "40000 FIN_WAIT2 -> CLOSE");
+        assert!(tr.is_empty());
+    }
+
+    #[test]
+    fn reset_after_the_handshake() {
+        use state::*;
+        let mut tr = Tracker::new();
+        let mut out = Vec::new();
+        connect(&mut tr, &mut out, 0, CLIENT, 40000);
+        tr.apply(&st(1, CLIENT, 40000, 80, SYN_SENT, ESTABLISHED), &mut out);
+        tr.apply(&ev(sock_kind::RESET_RX, 5, CLIENT, 40000, 80, 0, ""), &mut out);
+        tr.apply(&st(5, CLIENT, 40000, 80, ESTABLISHED, CLOSE), &mut out);
+        assert_eq!(out[2].lifetime.as_ref().unwrap().closed_by, Closer::Reset);
+        assert_eq!(tr.incidents().count(), 0);
+    }
+
+    #[test]
+    fn seeded_sockets_carry_their_owners() {
+        use state::*;
+        let mut tr = Tracker::new();
+        let owner = |pid, c: &str| {
+            Some(Owner {
+                pid,
+                comm: Arc::from(c),
+            })
+        };
+        let v4 = |a, b, c, d| IpAddr::V4(Ipv4Addr::new(a, b, c, d));
+        let mapped = |a, b, c, d| IpAddr::V6(Ipv4Addr::new(a, b, c, d).to_ipv6_mapped());
+        tr.seed_at(
+            vec![
+                SocketInfo {
+                    netns: NS,
+                    tuple: Tuple {
+                        src: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                        sport: 80,
+                        dst: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                        dport: 0,
+                    },
+                    state: LISTEN,
+                    owner: owner(300, "nginx"),
+                    since_ns: None,
+                    inode: 11,
+                },
+                SocketInfo {
+                    netns: NS,
+                    tuple: Tuple {
+                        src: v4(10, 0, 0, 2),
+                        sport: 80,
+                        dst: v4(10, 0, 0, 1),
+                        dport: 39999,
+                    },
+                    state: CLOSE_WAIT,
+                    owner: owner(301, "nginx"),
+                    since_ns: None,
+                    inode: 12,
+                },
+            ],
+            0,
+        );
+        assert_eq!(tr.snapshot(Some(NS)).len(), 2);
+        let mut out = Vec::new();
+        // A dual-stack child of the seeded listener: IPv4-mapped addresses become IPv4.
+        let mut child = ev(sock_kind::STATE, 100, CHILD, 80, 40000, 0, "swapper/0");
+        child.family = AF_INET6;
+        child.saddr = Ipv4Addr::new(10, 0, 0, 2).to_ipv6_mapped().octets();
+        child.daddr = Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped().octets();
+        child.oldstate = LISTEN;
+        child.newstate = SYN_RECV;
+        tr.apply(&child, &mut out);
+        assert_eq!(out[0].tuple.src, mapped(10, 0, 0, 2).to_canonical());
+        assert_eq!(out[0].tuple.src, v4(10, 0, 0, 2));
+        assert_eq!(owner_pids(&out), [Some(300)]);
+        // The seeded CLOSE_WAIT socket is named by its first event.
+        out.clear();
+        tr.apply(
+            &server(st(200, LISTENER + 8, 80, 39999, CLOSE_WAIT, LAST_ACK)),
+            &mut out,
+        );
+        tr.apply(&server(st(201, LISTENER + 8, 80, 39999, LAST_ACK, CLOSE)), &mut out);
+        assert_eq!(names(&out), ["80 CLOSE_WAIT -> LAST_ACK", "80 LAST_ACK -> CLOSE"]);
+        assert_eq!(owner_pids(&out), [Some(301), Some(301)]);
+        assert_eq!(out[0].ms_in_old, None);
+        assert_eq!(out[1].ms_in_old, Some(1.0));
+        assert!(out[1].lifetime.is_none(), "its start was not seen");
+        let left: Vec<u8> = tr.snapshot(None).iter().map(|s| s.state).collect();
+        assert_eq!(left.len(), 2);
+        assert!(left.contains(&LISTEN) && left.contains(&SYN_RECV));
+    }
+
+    #[test]
+    fn odd_input_does_not_panic() {
+        let mut tr = Tracker::new();
+        let mut out = Vec::new();
+        for kind in 0..=12u8 {
+            for (old, new) in [(0u8, 0u8), (7, 7), (99, 200), (10, 7), (5, 7), (7, 2)] {
+                let mut e = ev(kind, 5, CLIENT, 0, 0, 0, "");
+                e.oldstate = old;
+                e.newstate = new;
+                e.family = kind;
+                tr.apply(&e, &mut out);
+                tr.apply(&st(6, CLIENT, 1, 2, old, new), &mut out);
+            }
+        }
+        tr.tick(u64::MAX, &mut out);
+        tr.tick(0, &mut out);
+        let _ = tr.snapshot(None);
+    }
+
+    /// The cost of the tracker and the formatters per kernel event, on a
+    /// churn of short connections (both ends traced: 16 events each). Run
+    /// with `cargo test --release -p tracer --lib cost_per_event -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement: run in release mode and read the figures"]
+    fn cost_per_event() {
+        use std::{hint::black_box, time::Instant};
+
+        use state::*;
+
+        use crate::{
+            capture::clock::Clock,
+            print::{PrintOptions, Printer},
+            states::format,
+        };
+        const CONNS: u64 = 62_500;
+        let mut events = Vec::with_capacity(CONNS as usize * 16);
+        for i in 0..CONNS {
+            let t = i * 10;
+            let port = 1024 + (i % 60000) as u16;
+            let (c, ch, rq, tw) = (CLIENT + i * 64, CHILD + i * 64, REQ + i * 64, TW + i * 64);
+            let with = |mut e: SockEvent, old, new| {
+                e.oldstate = old;
+                e.newstate = new;
+                e
+            };
+            let mut req = server(ev(sock_kind::REQ_START, t + 1, rq, 80, port, 0, ""));
+            req.aux = LISTENER;
+            let mut tws = ev(sock_kind::TW_START, t + 7, c, port, 80, 0, "");
+            tws.aux = tw;
+            tws.newstate = TIME_WAIT;
+            events.extend([
+                with(ev(sock_kind::STATE, t, c, 0, 80, 100, "curl"), CLOSE, SYN_SENT),
+                ev(sock_kind::CONNECT, t, c, port, 80, 100, "curl"),
+                req,
+                server(st(t + 1, ch, 80, port, LISTEN, SYN_RECV)),
+                server(ev(sock_kind::REQ_END, t + 1, rq, 80, port, 0, "")),
+                st(t + 2, c, port, 80, SYN_SENT, ESTABLISHED),
+                server(st(t + 2, ch, 80, port, SYN_RECV, ESTABLISHED)),
+                server(ev(sock_kind::ACCEPT, t + 3, ch, 80, port, 200, "python3")),
+                st(t + 5, c, port, 80, ESTABLISHED, FIN_WAIT1),
+                server(st(t + 5, ch, 80, port, ESTABLISHED, CLOSE_WAIT)),
+                st(t + 5, c, port, 80, FIN_WAIT1, FIN_WAIT2),
+                server(st(t + 6, ch, 80, port, CLOSE_WAIT, LAST_ACK)),
+                tws,
+                st(t + 7, c, port, 80, FIN_WAIT2, CLOSE),
+                server(st(t + 7, ch, 80, port, LAST_ACK, CLOSE)),
+                ev(sock_kind::TW_END, t + 8, tw, port, 80, 0, ""),
+            ]);
+        }
+        let n = events.len() as f64;
+        let clock = Clock::new();
+        let mut printer = Printer::new(PrintOptions::default());
+        for json in [false, true] {
+            let mut tr = Tracker::new();
+            let mut out = Vec::new();
+            listen(&mut tr, &mut out);
+            let (mut line, mut prefix, mut lines) = (Vec::with_capacity(1024), Vec::with_capacity(64), 0u64);
+            let start = Instant::now();
+            for e in &events {
+                tr.apply(e, &mut out);
+                for t in out.drain(..) {
+                    line.clear();
+                    let wall = clock.to_wall(t.ts_ns);
+                    if json {
+                        format::write_json(&mut line, wall, &t);
+                    } else {
+                        prefix.clear();
+                        printer.write_timestamp(&mut prefix, wall);
+                        format::write_text(&mut line, &prefix, &t);
+                    }
+                    lines += 1;
+                    black_box(&line);
+                }
+            }
+            let el = start.elapsed();
+            assert_eq!(tr.len(), 1, "only the listener is left");
+            eprintln!(
+                "{}: {} events, {lines} transitions, {:.0} ns/event ({:.0} ns/transition)",
+                if json { "json" } else { "text" },
+                events.len(),
+                el.as_nanos() as f64 / n,
+                el.as_nanos() as f64 / lines as f64
+            );
+        }
+        let mut tr = Tracker::new();
+        let mut out = Vec::new();
+        listen(&mut tr, &mut out);
+        let start = Instant::now();
+        for e in &events {
+            tr.apply(e, &mut out);
+            out.clear();
+        }
+        eprintln!("tracker alone: {:.0} ns/event", start.elapsed().as_nanos() as f64 / n);
+    }
+}
