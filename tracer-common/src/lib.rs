@@ -144,6 +144,34 @@ pub struct SockOffsets {
 }
 const _: () = assert!(size_of::<SockOffsets>() == 14 * 4);
 
+/// Byte offsets for finding the socket behind a file descriptor of the
+/// current task (`task_struct.files → fdt → fd[n] → file.private_data →
+/// socket.sk`), read from BTF like [`SockOffsets`]. Used where no fexit on
+/// `inet_csk_accept` is possible: the accepted socket is found from the fd
+/// `accept` returned. `valid` 0: no fd is followed.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileOffsets {
+    pub valid: u32,
+    pub task_files: u32,
+    pub files_fdt: u32,
+    pub fdt_fd: u32,
+    pub file_private_data: u32,
+    pub socket_sk: u32,
+}
+const _: () = assert!(size_of::<FileOffsets>() == 6 * 4);
+
+/// Record of `syscalls:sys_exit_*` from offset 0 (`__syscall_nr`, `ret`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SysExitRaw {
+    pub common: u64,
+    pub syscall_nr: i32,
+    pub _pad: u32,
+    pub ret: i64,
+}
+const _: () = assert!(size_of::<SysExitRaw>() == 24);
+
 /// Raw record of `sock:inet_sock_set_state` after the 8-byte common header
 /// (offsets 8..72 of /sys/kernel/tracing/events/sock/inet_sock_set_state/format).
 #[repr(C)]
@@ -277,6 +305,14 @@ pub mod names {
     pub const RESET_RX_PROG: &str = "tracer_rst_rx";
     pub const SYN_RETRANS_PROG: &str = "tracer_syn_rtx";
     pub const SYNACK_RETRANS_PROG: &str = "tracer_synack_rtx";
+    /// Where fentry/fexit cannot be loaded: `syscalls:sys_exit_connect`
+    /// (CONNECT for the socket the same task moved CLOSE → SYN_SENT) and
+    /// `syscalls:sys_exit_accept`/`accept4` (ACCEPT, through the returned fd).
+    pub const CONNECT_SYS_PROG: &str = "tracer_sys_connect";
+    pub const ACCEPT_SYS_PROG: &str = "tracer_sys_accept";
+    pub const FILE_OFFSETS: &str = "FILE_OFFSETS";
+    /// Hash map: pid_tgid → socket the task is connecting (CLOSE → SYN_SENT).
+    pub const CONNECTING: &str = "CONNECTING";
 }
 
 #[cfg(feature = "user")]
@@ -285,4 +321,5 @@ mod pod {
     unsafe impl aya::Pod for super::PacketHeader {}
     unsafe impl aya::Pod for super::SockEvent {}
     unsafe impl aya::Pod for super::SockOffsets {}
+    unsafe impl aya::Pod for super::FileOffsets {}
 }

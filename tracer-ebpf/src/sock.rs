@@ -2,6 +2,7 @@
 //! (it also fires for SCTP and MPTCP: those are skipped). It runs about ten
 //! times per connection, so it reads little kernel memory: the network
 //! namespace (two reads) and, on the way to CLOSE, the socket's byte totals.
+//! On CLOSE → SYN_SENT it also notes the socket for the connecting task (`CONNECTING`).
 
 use aya_ebpf::{
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
@@ -11,13 +12,14 @@ use aya_ebpf::{
 use tracer_common::{INET_SOCK_SET_STATE_OFFSET, InetSockSetStateRaw, SockEvent, counter, sock_kind};
 
 use crate::{
-    STATES, count,
+    CONNECTING, STATES, count,
     kmem::{AF_INET, fill_bytes, netns, offsets},
     ring::submit_flags,
 };
 
 const IPPROTO_TCP: u16 = 6;
 const TCP_CLOSE: i32 = 7;
+const TCP_SYN_SENT: i32 = 2;
 
 #[tracepoint]
 pub fn tracer_inet_sock_set_state(ctx: TracePointContext) -> u32 {
@@ -30,6 +32,12 @@ pub fn tracer_inet_sock_set_state(ctx: TracePointContext) -> u32 {
         return 0;
     }
     count(counter::STATE_SEEN);
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if raw.oldstate == TCP_CLOSE && raw.newstate == TCP_SYN_SENT {
+        // Runs in the connecting task, before the port is bound: remember the
+        // socket until that task's connect() returns (`syscalls`).
+        let _ = CONNECTING.insert(&pid_tgid, &raw.skaddr, 0);
+    }
     let Some(mut entry) = STATES.reserve::<SockEvent>(0) else {
         count(counter::STATE_LOST);
         return 0;
@@ -47,7 +55,7 @@ pub fn tracer_inet_sock_set_state(ctx: TracePointContext) -> u32 {
         ts_ns: unsafe { bpf_ktime_get_ns() },
         skaddr: raw.skaddr,
         aux: 0,
-        pid_tgid: bpf_get_current_pid_tgid(),
+        pid_tgid,
         bytes_acked: 0,
         bytes_received: 0,
         comm: bpf_get_current_comm().unwrap_or([0; 16]),

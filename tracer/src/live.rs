@@ -294,7 +294,7 @@ impl Sink<'_> {
     ) -> Result<bool, LiveError> {
         if let Some(ring) = states {
             while let Some(item) = ring.next() {
-                if let Some(ev) = record::state(&item)
+                if let Some(ev) = record::sock(&item)
                     && ev.kind == tracer_common::sock_kind::STATE
                 {
                     self.pending.push(ev);

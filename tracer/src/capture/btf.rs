@@ -10,7 +10,7 @@
 
 use std::{collections::HashMap, path::Path};
 
-use tracer_common::SockOffsets;
+use tracer_common::{FileOffsets, SockOffsets};
 
 const MAGIC: u16 = 0xeb9f;
 /// Size of `struct btf_header` in version 1 (the smallest `hdr_len` we accept).
@@ -418,6 +418,19 @@ pub fn sock_offsets(btf: &Btf) -> Result<SockOffsets, BtfError> {
     })
 }
 
+/// The offsets for following a file descriptor of the current task to its
+/// socket (see [`FileOffsets`]); all pointers.
+pub fn file_offsets(btf: &Btf) -> Result<FileOffsets, BtfError> {
+    Ok(FileOffsets {
+        valid: 1,
+        task_files: btf.member_sized("task_struct", "files", 8)?,
+        files_fdt: btf.member_sized("files_struct", "fdt", 8)?,
+        fdt_fd: btf.member_sized("fdtable", "fd", 8)?,
+        file_private_data: btf.member_sized("file", "private_data", 8)?,
+        socket_sk: btf.member_sized("socket", "sk", 8)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -656,5 +669,10 @@ mod tests {
         assert_eq!(common.offset, 0);
         assert!(o.tw_substate >= common.size && o.tw_substate < common.size + 16);
         assert!(o.net_ns_inum > 0 && o.net_ns_inum.is_multiple_of(4));
+        let f = file_offsets(&btf).unwrap();
+        assert_eq!(f.valid, 1);
+        // fdtable starts with max_fds, then the fd array pointer.
+        assert_eq!(f.fdt_fd, 8);
+        assert!(f.task_files > 1000 && f.task_files.is_multiple_of(8));
     }
 }

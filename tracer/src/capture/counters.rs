@@ -19,6 +19,10 @@ pub struct Counters {
     pub state_seen: u64,
     pub state_lost: u64,
     pub copy_failed: u64,
+    /// Socket events of every kind but STATE (fentry/fexit and `tcp:*` programs).
+    pub sock_seen: u64,
+    /// Of those, the ones the state ring could not take.
+    pub sock_lost: u64,
 }
 
 impl Counters {
@@ -35,6 +39,8 @@ impl Counters {
             state_seen: sum(counter::STATE_SEEN)?,
             state_lost: sum(counter::STATE_LOST)?,
             copy_failed: sum(counter::COPY_FAILED)?,
+            sock_seen: sum(counter::SOCK_SEEN)?,
+            sock_lost: sum(counter::SOCK_LOST)?,
         })
     }
 
@@ -46,5 +52,15 @@ impl Counters {
     /// Packets the ring buffer refused (tcpdump's "dropped by kernel").
     pub fn packets_lost(&self) -> u64 {
         self.xdp_lost + self.tc_lost
+    }
+
+    /// Socket events of all kinds (STATE included) the hooks produced.
+    pub fn sock_events_seen(&self) -> u64 {
+        self.state_seen + self.sock_seen
+    }
+
+    /// Socket events of all kinds the state ring could not take.
+    pub fn sock_events_lost(&self) -> u64 {
+        self.state_lost + self.sock_lost
     }
 }

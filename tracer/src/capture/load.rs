@@ -1,16 +1,27 @@
 //! Loading the kernel programs and attaching them with bpf links: XDP (native,
-//! or generic when the driver has no XDP), TCX egress, and the tracepoint. The
+//! or generic when the driver has no XDP), TCX egress, the state tracepoint,
+//! and the socket life-cycle hooks (fentry/fexit and `tcp:*` tracepoints). The
 //! links live in the `Ebpf` object; if the process dies, even by SIGKILL, the
 //! kernel closes their descriptors and detaches everything.
+
+use std::fmt;
 
 use aya::{
     Btf, Ebpf, EbpfLoader,
     maps::{MapData, PerCpuArray, RingBuf},
-    programs::{SchedClassifier, TcAttachType, TracePoint, Xdp, XdpMode, links::LinkOrder, tc::TcAttachOptions},
+    programs::{
+        FEntry, FExit, SchedClassifier, TcAttachType, TracePoint, Xdp, XdpMode, links::LinkOrder, tc::TcAttachOptions,
+    },
 };
-use tracer_common::names;
+use tracer_common::{FileOffsets, SockOffsets, names, sock_kind};
 
-use super::{CaptureError, counters::CounterMap, iface::Interface};
+use super::{
+    CaptureError,
+    btf::{self, BtfError},
+    counters::CounterMap,
+    iface::Interface,
+    tpformat,
+};
 
 /// What to load and how big the rings are.
 #[derive(Clone, Debug)]
@@ -26,6 +37,180 @@ pub struct LoadOptions {
 /// The loaded object; dropping it detaches every program.
 pub struct Programs {
     ebpf: Ebpf,
+    /// The running kernel's BTF, for loading fentry/fexit programs.
+    kernel_btf: Option<Btf>,
+    /// The offsets handed to the programs, or why there are none.
+    offsets: Result<SockOffsets, BtfError>,
+}
+
+/// What [`Programs::attach_state_hooks`] attached besides the state
+/// tracepoint, and what it could not.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StateHooks {
+    pub attached: Vec<Hook>,
+    /// Hooks that failed. A failed fexit on connect/accept is replaced by the
+    /// `syscalls:*` hooks; see [`StateHooks::missing_kinds`] for what is lost.
+    pub failed: Vec<HookFailure>,
+}
+
+impl StateHooks {
+    /// The [`sock_kind`]s no attached hook sends (a failed hook whose kind
+    /// another hook covers does not count).
+    pub fn missing_kinds(&self) -> Vec<u8> {
+        let mut kinds: Vec<u8> = self
+            .failed
+            .iter()
+            .map(|f| f.hook.kind())
+            .filter(|k| !self.attached.iter().any(|h| h.kind() == *k))
+            .collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        kinds
+    }
+}
+
+/// A socket life-cycle hook [`Programs::attach_state_hooks`] attaches besides
+/// the state tracepoint. Each may be missing on other kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hook {
+    Connect4,
+    Connect6,
+    Accept,
+    TwStart,
+    TwEnd,
+    ReqStart,
+    ReqDrop,
+    ReqDropPut,
+    ResetRx,
+    SynRetrans,
+    SynackRetrans,
+    /// `syscalls:sys_exit_connect`: CONNECT where fexit `tcp_v4_connect` fails.
+    ConnectSys,
+    /// `syscalls:sys_exit_accept` / `sys_exit_accept4`: ACCEPT where fexit
+    /// `inet_csk_accept` fails (one program, two tracepoints).
+    AcceptSys,
+    Accept4Sys,
+}
+
+/// Where a [`Hook`] attaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    FEntry(&'static str),
+    FExit(&'static str),
+    TracePoint(&'static str, &'static str),
+}
+
+impl Hook {
+    pub const ALL: [Hook; 11] = [
+        Hook::Connect4,
+        Hook::Connect6,
+        Hook::Accept,
+        Hook::TwStart,
+        Hook::TwEnd,
+        Hook::ReqStart,
+        Hook::ReqDrop,
+        Hook::ReqDropPut,
+        Hook::ResetRx,
+        Hook::SynRetrans,
+        Hook::SynackRetrans,
+    ];
+
+    /// Used only when the fexit hooks for connect/accept fail.
+    pub const FALLBACKS: [Hook; 3] = [Hook::ConnectSys, Hook::AcceptSys, Hook::Accept4Sys];
+
+    /// The program's name in the object file.
+    pub fn program(self) -> &'static str {
+        match self {
+            Hook::Connect4 => names::CONNECT4_PROG,
+            Hook::Connect6 => names::CONNECT6_PROG,
+            Hook::Accept => names::ACCEPT_PROG,
+            Hook::TwStart => names::TW_START_PROG,
+            Hook::TwEnd => names::TW_END_PROG,
+            Hook::ReqStart => names::REQ_START_PROG,
+            Hook::ReqDrop => names::REQ_DROP_PROG,
+            Hook::ReqDropPut => names::REQ_DROP_PUT_PROG,
+            Hook::ResetRx => names::RESET_RX_PROG,
+            Hook::SynRetrans => names::SYN_RETRANS_PROG,
+            Hook::SynackRetrans => names::SYNACK_RETRANS_PROG,
+            Hook::ConnectSys => names::CONNECT_SYS_PROG,
+            Hook::AcceptSys | Hook::Accept4Sys => names::ACCEPT_SYS_PROG,
+        }
+    }
+
+    pub fn target(self) -> Target {
+        match self {
+            Hook::Connect4 => Target::FExit("tcp_v4_connect"),
+            Hook::Connect6 => Target::FExit("tcp_v6_connect"),
+            Hook::Accept => Target::FExit("inet_csk_accept"),
+            Hook::TwStart => Target::FEntry("inet_twsk_hashdance_schedule"),
+            Hook::TwEnd => Target::FEntry("inet_twsk_free"),
+            Hook::ReqStart => Target::FEntry("inet_csk_reqsk_queue_hash_add"),
+            Hook::ReqDrop => Target::FEntry("inet_csk_reqsk_queue_drop"),
+            Hook::ReqDropPut => Target::FEntry("inet_csk_reqsk_queue_drop_and_put"),
+            Hook::ResetRx => Target::TracePoint("tcp", "tcp_receive_reset"),
+            Hook::SynRetrans => Target::TracePoint("tcp", "tcp_retransmit_skb"),
+            Hook::SynackRetrans => Target::TracePoint("tcp", "tcp_retransmit_synack"),
+            Hook::ConnectSys => Target::TracePoint("syscalls", "sys_exit_connect"),
+            Hook::AcceptSys => Target::TracePoint("syscalls", "sys_exit_accept"),
+            Hook::Accept4Sys => Target::TracePoint("syscalls", "sys_exit_accept4"),
+        }
+    }
+
+    /// The [`sock_kind`] of the events this hook sends.
+    pub fn kind(self) -> u8 {
+        match self {
+            Hook::Connect4 | Hook::Connect6 | Hook::ConnectSys => sock_kind::CONNECT,
+            Hook::Accept | Hook::AcceptSys | Hook::Accept4Sys => sock_kind::ACCEPT,
+            Hook::TwStart => sock_kind::TW_START,
+            Hook::TwEnd => sock_kind::TW_END,
+            Hook::ReqStart => sock_kind::REQ_START,
+            Hook::ReqDrop | Hook::ReqDropPut => sock_kind::REQ_END,
+            Hook::ResetRx => sock_kind::RESET_RX,
+            Hook::SynRetrans => sock_kind::SYN_RETRANS,
+            Hook::SynackRetrans => sock_kind::SYNACK_RETRANS,
+        }
+    }
+
+    /// The tracepoint fields the program reads, checked before attaching.
+    fn format(self) -> Option<Vec<tpformat::Expected>> {
+        match self {
+            Hook::ResetRx => Some(tpformat::tcp_receive_reset()),
+            Hook::SynRetrans => Some(tpformat::tcp_retransmit_skb()),
+            Hook::SynackRetrans => Some(tpformat::tcp_retransmit_synack()),
+            Hook::ConnectSys | Hook::AcceptSys | Hook::Accept4Sys => Some(tpformat::sys_exit()),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::FEntry(func) => write!(f, "fentry {func}"),
+            Target::FExit(func) => write!(f, "fexit {func}"),
+            Target::TracePoint(category, name) => write!(f, "tracepoint {category}:{name}"),
+        }
+    }
+}
+
+impl fmt::Display for Hook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.target().fmt(f)
+    }
+}
+
+/// A hook [`Programs::attach_state_hooks`] could not attach; its events
+/// (`hook.kind()`) will be missing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HookFailure {
+    pub hook: Hook,
+    pub err: String,
+}
+
+impl fmt::Display for HookFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.hook, self.err)
+    }
 }
 
 /// Rounds a requested ring size to what the kernel accepts.
@@ -36,18 +221,40 @@ pub fn ring_size(bytes: u64) -> u32 {
 }
 
 impl Programs {
+    /// Loads the object. The socket field offsets are resolved from the
+    /// kernel's BTF here; when that fails the programs run without reading
+    /// socket memory and [`Programs::sock_offsets`] says why.
     pub fn load(opts: &LoadOptions) -> Result<Self, CaptureError> {
-        let btf = Btf::from_sys_fs().ok();
+        let kernel_btf = Btf::from_sys_fs().ok();
+        // Without file offsets the accept fallback reports nothing.
+        let (offsets, file_offsets) = match btf::Btf::from_sys_fs() {
+            Ok(b) => (btf::sock_offsets(&b), btf::file_offsets(&b).unwrap_or_default()),
+            Err(e) => (Err(e), FileOffsets::default()),
+        };
+        let handed = offsets.as_ref().copied().unwrap_or_default();
         let wakeup_bytes = u64::from(opts.packet_ring_bytes / 4);
         let ebpf = EbpfLoader::new()
-            .btf(btf.as_ref())
+            .btf(kernel_btf.as_ref())
             .override_global(names::SNAPLEN, &opts.snaplen, true)
             .override_global(names::WAKEUP_BYTES, &wakeup_bytes, true)
+            .override_global(names::SOCK_OFFSETS, &handed, true)
+            .override_global(names::FILE_OFFSETS, &file_offsets, true)
             .map_max_entries(names::PACKETS, opts.packet_ring_bytes)
             .map_max_entries(names::STATES, opts.state_ring_bytes)
             .load(aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer")))
             .map_err(CaptureError::load)?;
-        Ok(Self { ebpf })
+        Ok(Self {
+            ebpf,
+            kernel_btf,
+            offsets,
+        })
+    }
+
+    /// The kernel struct offsets the programs read socket fields at, or why
+    /// they could not be resolved (then netns, byte counts and the tuples of
+    /// fentry/fexit events are 0).
+    pub fn sock_offsets(&self) -> Result<&SockOffsets, &BtfError> {
+        self.offsets.as_ref()
     }
 
     /// XDP on ingress and TCX on egress of `iface`. On loopback only the
@@ -90,8 +297,16 @@ impl Programs {
         Ok(())
     }
 
-    /// The `sock:inet_sock_set_state` tracepoint.
+    /// The `sock:inet_sock_set_state` tracepoint alone (`--states` beside a
+    /// packet capture).
     pub fn attach_state_hook(&mut self) -> Result<(), CaptureError> {
+        const WHAT: &str = "tracepoint sock:inet_sock_set_state";
+        tpformat::check_running("sock", "inet_sock_set_state", &tpformat::inet_sock_set_state()).map_err(|e| {
+            CaptureError::Program {
+                what: WHAT.into(),
+                err: e.to_string(),
+            }
+        })?;
         let tp: &mut TracePoint = self
             .ebpf
             .program_mut(names::STATE_PROG)
@@ -101,7 +316,76 @@ impl Programs {
         tp.load()
             .map_err(CaptureError::program("loading the tracepoint program"))?;
         tp.attach("sock", "inet_sock_set_state")
-            .map_err(CaptureError::program("attaching tracepoint sock:inet_sock_set_state"))?;
+            .map_err(CaptureError::program(format!("attaching {WHAT}")))?;
+        Ok(())
+    }
+
+    /// Everything state tracing needs and no packet hook: the state
+    /// tracepoint (an error if it fails) and every [`Hook`]. A hook that
+    /// cannot be loaded or attached (a kernel without the function, one that
+    /// refuses fentry/fexit, another tracepoint layout) does not stop the
+    /// others. When fexit on connect or accept fails, the `syscalls:*`
+    /// fallbacks ([`Hook::FALLBACKS`]) are attached instead.
+    pub fn attach_state_hooks(&mut self) -> Result<StateHooks, CaptureError> {
+        self.attach_state_hook()?;
+        let mut out = StateHooks::default();
+        for hook in Hook::ALL {
+            self.attach_into(hook, &mut out);
+        }
+        let failed = |k: u8| out.failed.iter().any(|f| f.hook.kind() == k);
+        let (connect, accept) = (failed(sock_kind::CONNECT), failed(sock_kind::ACCEPT));
+        for hook in Hook::FALLBACKS {
+            if (hook.kind() == sock_kind::CONNECT && connect) || (hook.kind() == sock_kind::ACCEPT && accept) {
+                self.attach_into(hook, &mut out);
+            }
+        }
+        // Should only one of the two connect fexits fail, the fallback also
+        // reports the other family's connects: CONNECT may then come twice.
+        Ok(out)
+    }
+
+    fn attach_into(&mut self, hook: Hook, out: &mut StateHooks) {
+        match self.attach_hook(hook) {
+            Ok(()) => out.attached.push(hook),
+            Err(err) => out.failed.push(HookFailure { hook, err }),
+        }
+    }
+
+    /// Loads and attaches one hook; the error as one line.
+    fn attach_hook(&mut self, hook: Hook) -> Result<(), String> {
+        let chain = |e: aya::programs::ProgramError| super::chain(&e);
+        if let Some(expected) = hook.format()
+            && let Target::TracePoint(category, name) = hook.target()
+        {
+            tpformat::check_running(category, name, &expected).map_err(|e| e.to_string())?;
+        }
+        let kernel_btf = self.kernel_btf.as_ref();
+        let prog = self
+            .ebpf
+            .program_mut(hook.program())
+            .ok_or_else(|| format!("{} is missing from the object file", hook.program()))?;
+        match hook.target() {
+            Target::FEntry(func) => {
+                let btf = kernel_btf.ok_or("no kernel BTF")?;
+                let p: &mut FEntry = prog.try_into().map_err(chain)?;
+                p.load(func, btf).map_err(chain)?;
+                p.attach().map_err(chain)?;
+            }
+            Target::FExit(func) => {
+                let btf = kernel_btf.ok_or("no kernel BTF")?;
+                let p: &mut FExit = prog.try_into().map_err(chain)?;
+                p.load(func, btf).map_err(chain)?;
+                p.attach().map_err(chain)?;
+            }
+            Target::TracePoint(category, name) => {
+                let p: &mut TracePoint = prog.try_into().map_err(chain)?;
+                // One program may serve several tracepoints (accept, accept4).
+                if p.fd().is_err() {
+                    p.load().map_err(chain)?;
+                }
+                p.attach(category, name).map_err(chain)?;
+            }
+        }
         Ok(())
     }
 

@@ -10,6 +10,7 @@ pub mod link;
 pub mod load;
 pub mod preflight;
 pub mod record;
+pub mod tpformat;
 
 use std::io;
 

@@ -16,8 +16,9 @@ pub fn packet(record: &[u8]) -> Option<(PacketHeader, &[u8])> {
     Some((hdr, &data[..cap]))
 }
 
-/// Reads a state record.
-pub fn state(record: &[u8]) -> Option<SockEvent> {
+/// Reads a record of the state ring (a [`SockEvent`] of any kind). `None`
+/// for a record too short to hold one (never produced by our programs).
+pub fn sock(record: &[u8]) -> Option<SockEvent> {
     let bytes = record.get(..size_of::<SockEvent>())?;
     // SAFETY: as above; SockEvent is plain old data.
     Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) })
@@ -45,5 +46,25 @@ mod tests {
         assert_eq!(h, hdr);
         assert_eq!(data, &[1, 2, 3, 4]);
         assert!(packet(&rec[..10]).is_none());
+    }
+
+    #[test]
+    fn reads_sock_events_at_any_alignment() {
+        let ev = SockEvent {
+            ts_ns: 1,
+            skaddr: 0xffff_8880_1234_5678,
+            kind: tracer_common::sock_kind::CONNECT,
+            sport: 40000,
+            dport: 80,
+            ret: -115,
+            netns: 4026531840,
+            saddr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            ..SockEvent::default()
+        };
+        let mut rec = vec![0u8; 1 + size_of::<SockEvent>()];
+        // SAFETY: writing a POD event into a large enough buffer.
+        unsafe { std::ptr::write_unaligned(rec[1..].as_mut_ptr().cast(), ev) };
+        assert_eq!(sock(&rec[1..]), Some(ev));
+        assert_eq!(sock(&rec[1..rec.len() - 1]), None);
     }
 }
