@@ -1,10 +1,12 @@
 //! TCP socket states: names, the tracker that turns socket events into
 //! transitions, and how they are printed.
 
+pub mod diag;
 pub mod format;
 pub mod model;
 pub mod owners;
 pub mod seed;
+pub mod stat;
 pub mod sysctl;
 pub mod tracker;
 

@@ -1,0 +1,651 @@
+//! `tracer stat`: how many TCP sockets of the current network namespace are
+//! in each state, with warning/critical marks and the diagnoses' alert lines.
+//!
+//! `--once` reads the kernel's socket table (sock_diag, see [`seed`]) and
+//! prints it: it loads no kernel program, so it needs neither tracefs nor BPF
+//! and works wherever `ss` works (inside `ip netns exec`, too), and its counts
+//! are what `ss -tan` counts at the same moment.
+//!
+//! Without `--once` the table seeds a [`Tracker`] that the state tracepoint
+//! and the socket life-cycle hooks keep live; every second the counts, the
+//! transitions into each state per second, and the alerts are printed again
+//! (the screen is redrawn like top when standard output is a terminal). The
+//! table is read again every [`RESEED_EVERY`] to measure and correct drift
+//! (sockets the events missed).
+
+use std::{
+    io::{self, IsTerminal as _, Write},
+    os::fd::{AsFd as _, AsRawFd as _},
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use serde::Serialize;
+use tracer_common::{SockEvent, names, sock_kind};
+
+use super::{
+    diag::{self, Alert, DiagConfig, Severity},
+    model::{IncidentRecord, SocketInfo, Transition, state},
+    seed::{self, SeedError},
+    state_name,
+    sysctl::{SysctlCache, Sysctls},
+    tracker::{Tracker, monotonic_ns},
+};
+use crate::capture::{
+    CaptureError,
+    counters::Counters,
+    load::{LoadOptions, Programs, ring_size},
+    preflight, record,
+};
+
+/// How often live mode reads the kernel's table again, to measure drift
+/// (sockets the tracker has wrong) and correct it.
+pub const RESEED_EVERY: Duration = Duration::from_secs(10);
+/// Refresh period of live mode.
+const INTERVAL: Duration = Duration::from_secs(1);
+/// State ring size: a second of very heavy churn (≈100k events of 96 bytes)
+/// fits; the ring is drained far more often than that.
+const STATE_RING_BYTES: u64 = 8 << 20;
+
+/// Kernel state numbers (0 unused … 12 NEW_SYN_RECV).
+const STATES: usize = 13;
+
+/// The states listed, in the kernel's order: every state `ss -tan` can show
+/// (request sockets, NEW_SYN_RECV, are counted as SYN_RECV as ss counts them).
+pub const LISTED: [u8; 11] = [
+    state::ESTABLISHED,
+    state::SYN_SENT,
+    state::SYN_RECV,
+    state::FIN_WAIT1,
+    state::FIN_WAIT2,
+    state::TIME_WAIT,
+    state::CLOSE,
+    state::CLOSE_WAIT,
+    state::LAST_ACK,
+    state::LISTEN,
+    state::CLOSING,
+];
+
+/// What `tracer stat` does (from its command line).
+#[derive(Clone, Debug, Default)]
+pub struct StatConfig {
+    /// Print one snapshot of the kernel's table and exit.
+    pub once: bool,
+    /// One JSON object per snapshot instead of text.
+    pub json: bool,
+    /// Stop after this many snapshots (live mode).
+    pub count: Option<u64>,
+    /// Thresholds and the diagnoses' settings.
+    pub diag: DiagConfig,
+}
+
+/// Why `tracer stat` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StatError {
+    #[error("reading the kernel's socket table: {0}")]
+    Seed(#[from] SeedError),
+    #[error("writing the counts: {0}")]
+    Write(#[source] io::Error),
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("waiting for socket events: {0}")]
+    Poll(#[source] io::Error),
+}
+
+/// Sockets per kernel state number, request sockets folded into SYN_RECV.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts(pub [u64; STATES]);
+
+impl Counts {
+    pub fn of(sockets: &[SocketInfo]) -> Counts {
+        let mut c = [0u64; STATES];
+        for s in sockets {
+            let st = if s.state == state::NEW_SYN_RECV {
+                state::SYN_RECV
+            } else {
+                s.state
+            };
+            if let Some(n) = c.get_mut(usize::from(st)) {
+                *n += 1;
+            }
+        }
+        Counts(c)
+    }
+
+    pub fn get(&self, st: u8) -> u64 {
+        self.0.get(usize::from(st)).copied().unwrap_or(0)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+}
+
+/// Transitions into each state per second, over the last refresh.
+pub type Rates = [f64; STATES];
+
+/// What one refresh shows.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// Wall-clock time, epoch seconds.
+    pub time: f64,
+    pub netns: u32,
+    pub counts: Counts,
+    /// None with `--once`.
+    pub rates: Option<Rates>,
+    pub alerts: Vec<Alert>,
+    /// Where the counts come from: `sock_diag` (the kernel's table) or
+    /// `tracepoint` (the tracker kept live by the kernel's events).
+    pub source: &'static str,
+}
+
+/// The sockets in the table, diagnosed.
+pub fn snapshot_of<'a>(
+    netns: u32,
+    sockets: &[SocketInfo],
+    incidents: impl IntoIterator<Item = &'a IncidentRecord>,
+    cfg: &DiagConfig,
+) -> Snapshot {
+    let alerts = diag::diagnose(monotonic_ns(), sockets, incidents, &Sysctls::read(), cfg);
+    Snapshot {
+        time: wall_now(),
+        netns,
+        counts: Counts::of(sockets),
+        rates: None,
+        alerts,
+        source: "sock_diag",
+    }
+}
+
+fn wall_now() -> f64 {
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    d.as_secs() as f64 + f64::from(d.subsec_micros()) / 1e6
+}
+
+/// `tracer stat --once`: the kernel's table, now.
+pub fn run_once(cfg: &StatConfig, out: &mut impl Write) -> Result<(), StatError> {
+    let netns = seed::current_netns().map_err(SeedError::Netns)?;
+    let sockets = seed::snapshot()?;
+    let snap = snapshot_of(netns, &sockets, std::iter::empty(), &cfg.diag);
+    let mut buf = Vec::new();
+    if cfg.json {
+        write_json(&mut buf, &snap, &cfg.diag);
+    } else {
+        write_text(&mut buf, &snap, &cfg.diag);
+    }
+    out.write_all(&buf).and_then(|()| out.flush()).map_err(StatError::Write)
+}
+
+/// Set by SIGINT/SIGTERM: live mode stops after the current refresh.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+fn install_signal_handlers() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic (async-signal-safe);
+        // sigaction with a zeroed mask and no SA_RESTART, so poll(2) returns EINTR.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Drift between the tracker's counts and the kernel's table, state by state
+/// (table minus tracker), at the last re-read.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Drift {
+    /// Sum of |difference| over the states.
+    pub sockets: u64,
+    /// Re-reads so far, and how many of them found a difference.
+    pub reseeds: u64,
+    pub drifted: u64,
+}
+
+/// `tracer stat` without `--once`: the table seeds the tracker, the kernel's
+/// events keep it live; a snapshot every second until SIGINT/SIGTERM or
+/// `count` snapshots.
+pub fn run_live(cfg: &StatConfig, out: &mut impl Write, err: &mut impl Write) -> Result<(), StatError> {
+    preflight::check_privileges(false, true)?;
+    preflight::check_btf()?;
+    preflight::ensure_tracefs()?;
+    let netns = seed::current_netns().map_err(SeedError::Netns)?;
+    let mut programs = Programs::load(&LoadOptions {
+        snaplen: 0,
+        packet_ring_bytes: ring_size(0),
+        state_ring_bytes: ring_size(STATE_RING_BYTES),
+    })?;
+    let mut ring = programs.take_ring(names::STATES)?;
+    let counter_map = programs.take_counters()?;
+    let hooks = programs.attach_state_hooks()?;
+    for f in &hooks.failed {
+        let _ = writeln!(err, "tracer: stat: {f} (its events are missing)");
+    }
+    let mut tracker = Tracker::new();
+    tracker.set_kernel_timewait(!hooks.missing_kinds().contains(&sock_kind::TW_START));
+    install_signal_handlers();
+
+    // Attached first, seeded next: an event of a socket the table already
+    // shows is applied to the seeded socket, none is missed.
+    tracker.seed(seed::snapshot()?);
+    let mut sysctls = SysctlCache::new();
+    let mut pending: Vec<SockEvent> = Vec::new();
+    let mut trans: Vec<Transition> = Vec::new();
+    let mut entered = [0u64; STATES];
+    let mut drift = Drift::default();
+    let tty = io::stdout().is_terminal() && !cfg.json;
+    let mut shown = 0u64;
+    let mut last = Instant::now();
+    let mut next_reseed = last + RESEED_EVERY;
+    let fd = ring.as_fd().as_raw_fd();
+    loop {
+        let deadline = last + INTERVAL;
+        // Drain until the next refresh.
+        loop {
+            while let Some(item) = ring.next() {
+                if let Some(ev) = record::sock(&item)
+                    && (ev.netns == netns || ev.netns == 0)
+                {
+                    pending.push(ev);
+                }
+            }
+            pending.sort_by_key(|e| e.ts_ns);
+            for ev in pending.drain(..) {
+                tracker.apply(&ev, &mut trans);
+            }
+            count_entered(&trans, netns, &mut entered);
+            trans.clear();
+            let now = Instant::now();
+            if now >= deadline || STOP.load(Ordering::Relaxed) {
+                break;
+            }
+            let wait = deadline - now;
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let ms = libc::c_int::try_from(wait.as_millis().max(1)).unwrap_or(1000);
+            // SAFETY: one valid pollfd for the ring's descriptor, which `ring` keeps open.
+            if unsafe { libc::poll(&mut pfd, 1, ms) } < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(StatError::Poll(e));
+                }
+            }
+        }
+        let now_ns = monotonic_ns();
+        tracker.tick(now_ns, &mut trans);
+        count_entered(&trans, netns, &mut entered);
+        trans.clear();
+        let now = Instant::now();
+        let secs = now.duration_since(last).as_secs_f64().max(1e-3);
+        last = now;
+        if now >= next_reseed {
+            next_reseed = now + RESEED_EVERY;
+            reseed(&mut tracker, netns, &mut drift, err)?;
+        }
+        let sockets = tracker.snapshot(Some(netns));
+        let mut snap = Snapshot {
+            time: wall_now(),
+            netns,
+            counts: Counts::of(&sockets),
+            rates: Some(entered.map(|n| n as f64 / secs)),
+            alerts: diag::diagnose(now_ns, &sockets, tracker.incidents(), sysctls.get(), &cfg.diag),
+            source: "tracepoint",
+        };
+        entered = [0; STATES];
+        let lost = Counters::read(&counter_map).map(|c| c.sock_events_lost()).unwrap_or(0);
+        let mut buf = Vec::new();
+        if cfg.json {
+            write_json_live(&mut buf, &snap, &cfg.diag, drift, lost);
+        } else {
+            if tty {
+                buf.extend_from_slice(b"\x1b[H\x1b[2J");
+            } else if shown > 0 {
+                buf.push(b'\n');
+            }
+            let _ = writeln!(
+                buf,
+                "tracer stat: netns {netns}, {} sockets; table re-read every {} s: {} of {} re-reads drifted (last {} sockets); {lost} events lost",
+                snap.counts.total(),
+                RESEED_EVERY.as_secs(),
+                drift.drifted,
+                drift.reseeds,
+                drift.sockets,
+            );
+            write_text(&mut buf, &snap, &cfg.diag);
+        }
+        snap.alerts.clear();
+        out.write_all(&buf)
+            .and_then(|()| out.flush())
+            .map_err(StatError::Write)?;
+        shown += 1;
+        if STOP.load(Ordering::Relaxed) || cfg.count.is_some_and(|c| shown >= c) {
+            return Ok(());
+        }
+    }
+}
+
+/// Counts transitions into each state of the sockets of `netns` (same-state
+/// events are not transitions).
+fn count_entered(trans: &[Transition], netns: u32, entered: &mut [u64; STATES]) {
+    for t in trans.iter().filter(|t| t.netns == netns && t.old != t.new) {
+        if let Some(n) = entered.get_mut(usize::from(t.new)) {
+            *n += 1;
+        }
+    }
+}
+
+/// Reads the kernel's table again and compares it with the tracker: when
+/// the counts differ the tracker is seeded anew from the table (it keeps no
+/// socket the kernel does not have, misses none it has).
+fn reseed(tracker: &mut Tracker, netns: u32, drift: &mut Drift, err: &mut impl Write) -> Result<(), StatError> {
+    let table = seed::dump()?;
+    let have = Counts::of(&tracker.snapshot(Some(netns)));
+    let want = Counts::of(&table);
+    drift.reseeds += 1;
+    drift.sockets = have.0.iter().zip(want.0.iter()).map(|(a, b)| a.abs_diff(*b)).sum();
+    if drift.sockets > 0 {
+        drift.drifted += 1;
+        let diff: Vec<String> = LISTED
+            .iter()
+            .filter(|&&st| have.get(st) != want.get(st))
+            .map(|&st| format!("{} {} -> {}", state_name(st), have.get(st), want.get(st)))
+            .collect();
+        let _ = writeln!(
+            err,
+            "tracer: stat: drift against the kernel's table: {}",
+            diff.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// One line per listed state, `NAME  COUNT`, names left-aligned and counts
+/// right-aligned in columns; with rates, `  +R/s` after the count; then the
+/// mark (`warning`, `critical`) of a count at or over its threshold; then
+/// the alert lines.
+pub fn write_text(out: &mut Vec<u8>, snap: &Snapshot, cfg: &DiagConfig) {
+    let width = LISTED
+        .iter()
+        .map(|&st| snap.counts.get(st).to_string().len())
+        .max()
+        .unwrap_or(1)
+        .max(5);
+    for st in LISTED {
+        let count = snap.counts.get(st);
+        let _ = write!(out, "{:<12}{count:>width$}", state_name(st));
+        if let Some(r) = &snap.rates {
+            let _ = write!(out, "  {:>8}/s", format!("+{:.1}", rate_into(r, st)));
+        }
+        if let Some(sev) = cfg.severity(st, count) {
+            let _ = write!(out, "  {}", sev.name());
+        }
+        out.push(b'\n');
+    }
+    for a in &snap.alerts {
+        out.extend_from_slice(a.line().as_bytes());
+        out.push(b'\n');
+    }
+}
+
+/// Transitions into `st` per second. SYN_RECV: a passive open shows both the
+/// request socket (the SYN) and the child's SYN_RECV step (the final ACK);
+/// the larger of the two is taken so that each connection counts once, a
+/// SYN flood (requests only) and TCP Fast Open (no request socket) too.
+pub fn rate_into(r: &Rates, st: u8) -> f64 {
+    let get = |s: u8| r.get(usize::from(s)).copied().unwrap_or(0.0);
+    if st == state::SYN_RECV {
+        get(state::SYN_RECV).max(get(state::NEW_SYN_RECV))
+    } else {
+        get(st)
+    }
+}
+
+#[derive(Serialize)]
+struct JsonThreshold {
+    state: &'static str,
+    count: u64,
+    severity: Severity,
+    warn: u64,
+    critical: u64,
+}
+
+#[derive(Serialize)]
+struct JsonSnapshot<'a> {
+    time: f64,
+    netns: u32,
+    source: &'static str,
+    total: u64,
+    counts: serde_json::Map<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rates: Option<serde_json::Map<String, serde_json::Value>>,
+    thresholds_hit: Vec<JsonThreshold>,
+    alerts: &'a [Alert],
+    /// Live mode: state events the kernel programs could not hand over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    events_lost: Option<u64>,
+    /// Live mode: the last comparison with the kernel's table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drift: Option<JsonDrift>,
+}
+
+#[derive(Serialize)]
+struct JsonDrift {
+    sockets: u64,
+    reseeds: u64,
+    drifted: u64,
+}
+
+/// One JSON object and a newline: `time` (epoch seconds), `netns`, `source`,
+/// `total`, `counts` (kernel state name → sockets, every listed state),
+/// `rates` (live mode: state → transitions into it per second),
+/// `thresholds_hit` (state, count, severity, warn, critical) and `alerts`.
+pub fn write_json(out: &mut Vec<u8>, snap: &Snapshot, cfg: &DiagConfig) {
+    write_json_with(out, snap, cfg, None);
+}
+
+/// [`write_json`] in live mode: also `events_lost` and `drift` (`sockets`
+/// the counts differed from the table by at the last re-read, `reseeds`,
+/// `drifted`: re-reads that found a difference).
+pub fn write_json_live(out: &mut Vec<u8>, snap: &Snapshot, cfg: &DiagConfig, drift: Drift, lost: u64) {
+    write_json_with(out, snap, cfg, Some((drift, lost)));
+}
+
+fn write_json_with(out: &mut Vec<u8>, snap: &Snapshot, cfg: &DiagConfig, live: Option<(Drift, u64)>) {
+    let by_state = |f: &dyn Fn(u8) -> serde_json::Value| {
+        LISTED
+            .iter()
+            .map(|&st| (state_name(st).to_string(), f(st)))
+            .collect::<serde_json::Map<_, _>>()
+    };
+    let obj = JsonSnapshot {
+        time: snap.time,
+        netns: snap.netns,
+        source: snap.source,
+        total: snap.counts.total(),
+        counts: by_state(&|st| snap.counts.get(st).into()),
+        rates: snap.rates.as_ref().map(|r| {
+            by_state(&|st| {
+                serde_json::Number::from_f64((rate_into(r, st) * 10.0).round() / 10.0)
+                    .map_or(serde_json::Value::Null, serde_json::Value::Number)
+            })
+        }),
+        thresholds_hit: LISTED
+            .iter()
+            .filter_map(|&st| {
+                let count = snap.counts.get(st);
+                let t = cfg.thresholds.get(st);
+                cfg.severity(st, count).map(|severity| JsonThreshold {
+                    state: state_name(st),
+                    count,
+                    severity,
+                    warn: t.warn,
+                    critical: t.critical,
+                })
+            })
+            .collect(),
+        alerts: &snap.alerts,
+        events_lost: live.map(|(_, lost)| lost),
+        drift: live.map(|(d, _)| JsonDrift {
+            sockets: d.sockets,
+            reseeds: d.reseeds,
+            drifted: d.drifted,
+        }),
+    };
+    if serde_json::to_writer(&mut *out, &obj).is_ok() {
+        out.push(b'\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+    use crate::states::{
+        diag::{Severity, ThresholdSpec},
+        model::Tuple,
+    };
+
+    fn sock(st: u8, sport: u16) -> SocketInfo {
+        SocketInfo {
+            netns: 1,
+            tuple: Tuple {
+                src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+                sport,
+                dst: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                dport: 40000,
+            },
+            state: st,
+            owner: None,
+            since_ns: None,
+            inode: 0,
+        }
+    }
+
+    fn snap(sockets: &[SocketInfo], rates: Option<Rates>) -> Snapshot {
+        Snapshot {
+            time: 1_700_000_000.5,
+            netns: 1,
+            counts: Counts::of(sockets),
+            rates,
+            alerts: Vec::new(),
+            source: "sock_diag",
+        }
+    }
+
+    #[test]
+    fn counts_fold_requests_into_syn_recv() {
+        let s = [
+            sock(state::NEW_SYN_RECV, 80),
+            sock(state::SYN_RECV, 80),
+            sock(state::CLOSE_WAIT, 80),
+            sock(state::CLOSE_WAIT, 81),
+            sock(99, 1),
+        ];
+        let c = Counts::of(&s);
+        assert_eq!(c.get(state::SYN_RECV), 2);
+        assert_eq!(c.get(state::NEW_SYN_RECV), 0);
+        assert_eq!(c.get(state::CLOSE_WAIT), 2);
+        assert_eq!(c.get(99), 0);
+        assert_eq!(c.total(), 4);
+    }
+
+    #[test]
+    fn text_lines_are_aligned_with_marks() {
+        let mut sockets: Vec<_> = (0..25).map(|i| sock(state::CLOSE_WAIT, 8000 + i)).collect();
+        sockets.extend((0..3).map(|i| sock(state::ESTABLISHED, i)));
+        let mut cfg = DiagConfig::default();
+        cfg.thresholds
+            .set(Severity::Warning, "CLOSE_WAIT=20".parse::<ThresholdSpec>().unwrap());
+        cfg.thresholds
+            .set(Severity::Critical, "ESTABLISHED=3".parse::<ThresholdSpec>().unwrap());
+        let mut out = Vec::new();
+        write_text(&mut out, &snap(&sockets, None), &cfg);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), LISTED.len());
+        assert_eq!(lines[0], "ESTABLISHED     3  critical");
+        assert_eq!(lines[2], "SYN_RECV        0");
+        assert_eq!(lines[6], "CLOSE           0");
+        assert_eq!(lines[7], "CLOSE_WAIT     25  warning");
+        assert_eq!(lines[10], "CLOSING         0");
+        let names: Vec<&str> = lines.iter().map(|l| l.split_whitespace().next().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                "ESTABLISHED",
+                "SYN_SENT",
+                "SYN_RECV",
+                "FIN_WAIT1",
+                "FIN_WAIT2",
+                "TIME_WAIT",
+                "CLOSE",
+                "CLOSE_WAIT",
+                "LAST_ACK",
+                "LISTEN",
+                "CLOSING"
+            ]
+        );
+        // Wide counts widen the column for every line.
+        let many: Vec<_> = (0..123_456).map(|_| sock(state::TIME_WAIT, 1)).collect();
+        let mut out = Vec::new();
+        write_text(&mut out, &snap(&many, None), &DiagConfig::default());
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("TIME_WAIT   123456  critical\n"), "{text}");
+        assert!(text.contains("LISTEN           0\n"), "{text}");
+    }
+
+    #[test]
+    fn rates_in_text_and_json() {
+        let mut r: Rates = [0.0; STATES];
+        r[usize::from(state::ESTABLISHED)] = 12.0;
+        r[usize::from(state::SYN_RECV)] = 3.0;
+        r[usize::from(state::NEW_SYN_RECV)] = 5.0;
+        assert_eq!(rate_into(&r, state::SYN_RECV), 5.0);
+        let s = snap(&[sock(state::ESTABLISHED, 1)], Some(r));
+        let mut out = Vec::new();
+        write_text(&mut out, &s, &DiagConfig::default());
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("ESTABLISHED     1     +12.0/s\n"), "{text}");
+        assert!(text.contains("SYN_RECV        0      +5.0/s\n"), "{text}");
+        let mut out = Vec::new();
+        write_json(&mut out, &s, &DiagConfig::default());
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["rates"]["ESTABLISHED"], 12.0);
+        assert_eq!(v["rates"]["SYN_RECV"], 5.0);
+        assert_eq!(v["source"], "sock_diag");
+    }
+
+    #[test]
+    fn json_object() {
+        let sockets: Vec<_> = (0..30).map(|i| sock(state::CLOSE_WAIT, 8000 + i)).collect();
+        let mut cfg = DiagConfig::default();
+        cfg.thresholds.set(Severity::Warning, "close-wait=25".parse().unwrap());
+        let mut out = Vec::new();
+        write_json(&mut out, &snap(&sockets, None), &cfg);
+        assert_eq!(out.last(), Some(&b'\n'));
+        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["time"], 1_700_000_000.5);
+        assert_eq!(v["netns"], 1);
+        assert_eq!(v["total"], 30);
+        assert_eq!(v["counts"]["CLOSE_WAIT"], 30);
+        assert_eq!(v["counts"]["LISTEN"], 0);
+        assert_eq!(v["counts"].as_object().unwrap().len(), LISTED.len());
+        assert!(v.get("rates").is_none());
+        assert_eq!(v["thresholds_hit"][0]["state"], "CLOSE_WAIT");
+        assert_eq!(v["thresholds_hit"][0]["severity"], "warning");
+        assert_eq!(v["thresholds_hit"][0]["warn"], 25);
+        assert_eq!(v["thresholds_hit"][0]["critical"], 800);
+        assert_eq!(v["thresholds_hit"].as_array().unwrap().len(), 1);
+        assert_eq!(v["alerts"].as_array().unwrap().len(), 0);
+    }
+}
