@@ -26,11 +26,14 @@ use tracer_common::{SockEvent, names, sock_kind};
 use super::{
     diag::{self, Alert, DiagConfig, Severity},
     model::{IncidentRecord, SocketInfo, Transition, state},
+    owners,
     seed::{self, SeedError},
     state_name,
     sysctl::{SysctlCache, Sysctls},
     tracker::{Tracker, monotonic_ns},
 };
+use aya::maps::{MapData, RingBuf};
+
 use crate::capture::{
     CaptureError,
     counters::Counters,
@@ -220,21 +223,29 @@ pub fn run_live(cfg: &StatConfig, out: &mut impl Write, err: &mut impl Write) ->
         packet_ring_bytes: ring_size(0),
         state_ring_bytes: ring_size(STATE_RING_BYTES),
     })?;
-    let mut ring = programs.take_ring(names::STATES)?;
+    let ring = programs.take_ring(names::STATES)?;
     let counter_map = programs.take_counters()?;
     let hooks = programs.attach_state_hooks()?;
     for f in &hooks.failed {
         let _ = writeln!(err, "tracer: stat: {f} (its events are missing)");
     }
     let mut tracker = Tracker::new();
-    tracker.set_kernel_timewait(!hooks.missing_kinds().contains(&sock_kind::TW_START));
+    let kernel_timewait = !hooks.missing_kinds().contains(&sock_kind::TW_START);
+    tracker.set_kernel_timewait(kernel_timewait);
     install_signal_handlers();
 
     // Attached first, seeded next: an event of a socket the table already
     // shows is applied to the seeded socket, none is missed.
     tracker.seed(seed::snapshot()?);
     let mut sysctls = SysctlCache::new();
-    let mut pending: Vec<SockEvent> = Vec::new();
+    let fd = ring.as_fd().as_raw_fd();
+    let mut events = Events {
+        ring,
+        netns,
+        kernel_timewait,
+        pending: Vec::new(),
+        trans: Vec::new(),
+    };
     let mut trans: Vec<Transition> = Vec::new();
     let mut entered = [0u64; STATES];
     let mut drift = Drift::default();
@@ -242,24 +253,11 @@ pub fn run_live(cfg: &StatConfig, out: &mut impl Write, err: &mut impl Write) ->
     let mut shown = 0u64;
     let mut last = Instant::now();
     let mut next_reseed = last + RESEED_EVERY;
-    let fd = ring.as_fd().as_raw_fd();
     loop {
         let deadline = last + INTERVAL;
         // Drain until the next refresh.
         loop {
-            while let Some(item) = ring.next() {
-                if let Some(ev) = record::sock(&item)
-                    && (ev.netns == netns || ev.netns == 0)
-                {
-                    pending.push(ev);
-                }
-            }
-            pending.sort_by_key(|e| e.ts_ns);
-            for ev in pending.drain(..) {
-                tracker.apply(&ev, &mut trans);
-            }
-            count_entered(&trans, netns, &mut entered);
-            trans.clear();
+            events.drain(&mut tracker, &mut entered);
             let now = Instant::now();
             if now >= deadline || STOP.load(Ordering::Relaxed) {
                 break;
@@ -288,7 +286,7 @@ pub fn run_live(cfg: &StatConfig, out: &mut impl Write, err: &mut impl Write) ->
         last = now;
         if now >= next_reseed {
             next_reseed = now + RESEED_EVERY;
-            reseed(&mut tracker, netns, &mut drift, err)?;
+            reseed(&mut tracker, &mut events, &mut entered, &mut drift, err)?;
         }
         let sockets = tracker.snapshot(Some(netns));
         let mut snap = Snapshot {
@@ -342,28 +340,94 @@ fn count_entered(trans: &[Transition], netns: u32, entered: &mut [u64; STATES]) 
     }
 }
 
-/// Reads the kernel's table again and compares it with the tracker: when
-/// the counts differ the tracker is seeded anew from the table (it keeps no
-/// socket the kernel does not have, misses none it has).
-fn reseed(tracker: &mut Tracker, netns: u32, drift: &mut Drift, err: &mut impl Write) -> Result<(), StatError> {
+/// The state ring and what is drained from it.
+struct Events {
+    ring: RingBuf<MapData>,
+    netns: u32,
+    /// Whether the timewait hooks are attached (else TIME_WAIT is derived).
+    kernel_timewait: bool,
+    pending: Vec<SockEvent>,
+    trans: Vec<Transition>,
+}
+
+impl Events {
+    /// Applies every event in the ring (of this namespace) to the tracker, in
+    /// timestamp order, and counts the transitions into each state.
+    fn drain(&mut self, tracker: &mut Tracker, entered: &mut [u64; STATES]) {
+        while let Some(item) = self.ring.next() {
+            if let Some(ev) = record::sock(&item)
+                && (ev.netns == self.netns || ev.netns == 0)
+            {
+                self.pending.push(ev);
+            }
+        }
+        self.pending.sort_by_key(|e| e.ts_ns);
+        for ev in self.pending.drain(..) {
+            tracker.apply(&ev, &mut self.trans);
+        }
+        count_entered(&self.trans, self.netns, entered);
+        self.trans.clear();
+    }
+}
+
+/// How far `table` lies outside the range the tracker's counts spanned
+/// while it was read (`a` before, `b` after), summed over the states: the
+/// sockets that changed state during the read are not drift.
+pub fn drift_between(a: &Counts, table: &Counts, b: &Counts) -> u64 {
+    (0..STATES)
+        .map(|i| {
+            let (x, y, t) = (a.0[i], b.0[i], table.0[i]);
+            let (lo, hi) = (x.min(y), x.max(y));
+            if t < lo { lo - t } else { t.saturating_sub(hi) }
+        })
+        .sum()
+}
+
+/// Reads the kernel's table again and compares it with the tracker, whose
+/// counts are taken just before and just after the read. When they differ
+/// (events were lost, or hooks are missing: without the timewait hooks a
+/// TIME_WAIT socket reused by tcp_tw_reuse or ended by a RST goes unseen),
+/// the tracker is built anew from the table, with owners. That drops what
+/// only the events knew: the recent incidents and when each socket entered
+/// its state.
+fn reseed(
+    tracker: &mut Tracker,
+    events: &mut Events,
+    entered: &mut [u64; STATES],
+    drift: &mut Drift,
+    err: &mut impl Write,
+) -> Result<(), StatError> {
+    let netns = events.netns;
+    events.drain(tracker, entered);
+    let before = Counts::of(&tracker.snapshot(Some(netns)));
     let table = seed::dump()?;
+    events.drain(tracker, entered);
     let have = Counts::of(&tracker.snapshot(Some(netns)));
     let want = Counts::of(&table);
     drift.reseeds += 1;
-    drift.sockets = have.0.iter().zip(want.0.iter()).map(|(a, b)| a.abs_diff(*b)).sum();
-    if drift.sockets > 0 {
-        drift.drifted += 1;
-        let diff: Vec<String> = LISTED
-            .iter()
-            .filter(|&&st| have.get(st) != want.get(st))
-            .map(|&st| format!("{} {} -> {}", state_name(st), have.get(st), want.get(st)))
-            .collect();
-        let _ = writeln!(
-            err,
-            "tracer: stat: drift against the kernel's table: {}",
-            diff.join(", ")
-        );
+    drift.sockets = drift_between(&before, &want, &have);
+    if drift.sockets == 0 {
+        return Ok(());
     }
+    drift.drifted += 1;
+    let diff: Vec<String> = LISTED
+        .iter()
+        .filter(|&&st| have.get(st) != want.get(st))
+        .map(|&st| format!("{} {} -> {}", state_name(st), have.get(st), want.get(st)))
+        .collect();
+    let _ = writeln!(
+        err,
+        "tracer: stat: {} sockets off the kernel's table ({}); seeding anew from it",
+        drift.sockets,
+        diff.join(", ")
+    );
+    let mut table = table;
+    let inodes = table.iter().map(|s| s.inode).filter(|&i| i != 0).collect();
+    seed::attach_owners(&mut table, &owners::scan_for(&inodes));
+    let mut fresh = Tracker::new();
+    fresh.set_kernel_timewait(events.kernel_timewait);
+    fresh.seed(table);
+    *tracker = fresh;
     Ok(())
 }
 
@@ -647,5 +711,24 @@ mod tests {
         assert_eq!(v["thresholds_hit"][0]["critical"], 800);
         assert_eq!(v["thresholds_hit"].as_array().unwrap().len(), 1);
         assert_eq!(v["alerts"].as_array().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn drift_is_what_lies_outside_the_read() {
+        let mut a = Counts::default();
+        let mut b = Counts::default();
+        let mut t = Counts::default();
+        let tw = usize::from(state::TIME_WAIT);
+        let est = usize::from(state::ESTABLISHED);
+        // TIME_WAIT grew from 10 to 14 while the table was read: 12 is no drift.
+        (a.0[tw], t.0[tw], b.0[tw]) = (10, 12, 14);
+        assert_eq!(drift_between(&a, &t, &b), 0);
+        // The tracker holds 3 TIME_WAIT sockets the kernel no longer has.
+        t.0[tw] = 7;
+        assert_eq!(drift_between(&a, &t, &b), 3);
+        // And misses 2 ESTABLISHED ones.
+        (a.0[est], t.0[est], b.0[est]) = (5, 7, 5);
+        assert_eq!(drift_between(&a, &t, &b), 5);
+        assert_eq!(drift_between(&t, &t, &t), 0);
     }
 }
