@@ -2,9 +2,16 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, Args, Parser, Subcommand};
 
-use crate::print::{PrintOptions, TimeFormat};
+use crate::{
+    print::{PrintOptions, TimeFormat},
+    states::{
+        diag::{DiagConfig, Severity, ThresholdSpec, state_number},
+        run::Filter,
+        stat::StatConfig,
+    },
+};
 
 /// tcpdump's default snapshot length.
 pub const DEFAULT_SNAPLEN: u32 = 262_144;
@@ -14,9 +21,14 @@ pub const DEFAULT_SNAPLEN: u32 = 262_144;
     name = "tracer",
     version,
     about = "tcpdump-compatible TCP capture and socket-state tracing with eBPF",
-    after_help = "Examples:\n  tracer -i eth0 -nn\n  tracer -i eth0 -w out.pcap\n  tracer -r out.pcap -S\n  tracer -i veth0 -nn --states --print -w demo.pcap"
+    after_help = "Examples:\n  tracer -i eth0 -nn\n  tracer -i eth0 -w out.pcap\n  tracer -r out.pcap -S\n  tracer -i veth0 -nn --states --print -w demo.pcap\n  tracer states --port 80\n  tracer states --json --comm curl\n  tracer stat --once",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
+    /// `states` or `stat`; without one, tracer captures packets as tcpdump does.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Capture on this interface (repeatable; `any` = every interface that is up).
     /// Default: the first interface that is up and not loopback.
     #[arg(short = 'i', value_name = "IFACE", action = ArgAction::Append)]
@@ -109,6 +121,150 @@ pub struct Cli {
     pub expression: Vec<String>,
 }
 
+/// The socket-state commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Trace TCP state transitions (no packet capture): one line per transition with its
+    /// owner, time in the old state and network namespace; TIME_WAIT and half-open
+    /// connections included; a lifetime line when a connection ends; alerts.
+    States(StatesArgs),
+    /// Count the sockets in each TCP state, as `ss -tan` does, with per-state rates and alerts.
+    Stat(StatArgs),
+}
+
+/// `tracer states` options.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Filters can be repeated; values of one filter are alternatives, different filters must all match.\n\nExamples:\n  tracer states --port 80 --port 443\n  tracer states --json --state CLOSE_WAIT --comm python3"
+)]
+pub struct StatesArgs {
+    /// Only transitions of connections with this local or remote port.
+    #[arg(long, value_name = "PORT", action = ArgAction::Append)]
+    pub port: Vec<u16>,
+    /// Only transitions of sockets owned by this process.
+    #[arg(long, value_name = "PID", action = ArgAction::Append)]
+    pub pid: Vec<u32>,
+    /// Only transitions of sockets owned by a process with this command name.
+    #[arg(long, value_name = "COMM", action = ArgAction::Append)]
+    pub comm: Vec<String>,
+    /// Only transitions from or to this state (e.g. CLOSE_WAIT, time-wait, SYN_RECV).
+    #[arg(long, value_name = "STATE", action = ArgAction::Append, value_parser = parse_state)]
+    pub state: Vec<u8>,
+    /// Only transitions in this network namespace (inode number, as `ls -Li /proc/PID/ns/net` shows).
+    #[arg(long, value_name = "INODE", action = ArgAction::Append)]
+    pub netns: Vec<u32>,
+    /// JSON lines on standard output (alerts go to standard error).
+    #[arg(long)]
+    pub json: bool,
+    /// Do not run the diagnoses (no alert lines).
+    #[arg(long = "no-alerts")]
+    pub no_alerts: bool,
+    /// Line-buffered output: flush after every line.
+    #[arg(short = 'l')]
+    pub line_buffered: bool,
+    /// Exit after this many transitions.
+    #[arg(short = 'c', value_name = "COUNT")]
+    pub count: Option<u64>,
+    /// Ring buffer size in KiB (default 8192).
+    #[arg(short = 'B', value_name = "KiB")]
+    pub buffer_kib: Option<u64>,
+    /// Timestamps of text lines, as for packets: -t none, -tt epoch seconds, -ttt delta,
+    /// -tttt date, -ttttt since first.
+    #[arg(short = 't', action = ArgAction::Count)]
+    pub time: u8,
+    /// Nanosecond timestamps in text lines.
+    #[arg(long = "nano")]
+    pub nano: bool,
+}
+
+impl StatesArgs {
+    pub fn filter(&self) -> Filter {
+        Filter {
+            ports: self.port.clone(),
+            pids: self.pid.clone(),
+            comms: self.comm.clone(),
+            states: self.state.clone(),
+            netns: self.netns.clone(),
+        }
+    }
+
+    /// Printer settings for the timestamps of text lines.
+    pub fn print_options(&self) -> PrintOptions {
+        PrintOptions {
+            time: time_format(self.time),
+            nano: self.nano,
+            numeric: true,
+            ..PrintOptions::default()
+        }
+    }
+}
+
+/// `tracer stat` options.
+#[derive(Debug, Args, Default)]
+#[command(
+    after_help = "Thresholds: a count alone applies to every state, STATE=count to one (kernel or ss names, any case); a count at or over one marks the line.\n\nExamples:\n  tracer stat --once\n  tracer stat --warn 600 --critical 800 --warn CLOSE_WAIT=50\n  tracer stat --once --json"
+)]
+pub struct StatArgs {
+    /// Print one snapshot of the kernel's socket table and exit (needs no BPF: works wherever ss does).
+    #[arg(long)]
+    pub once: bool,
+    /// One JSON object per snapshot: counts by kernel state name, thresholds hit, alerts.
+    #[arg(long)]
+    pub json: bool,
+    /// Mark a state's count as `warning` at this many sockets (default 600): COUNT or STATE=COUNT.
+    #[arg(long, value_name = "[STATE=]COUNT", action = ArgAction::Append)]
+    pub warn: Vec<ThresholdSpec>,
+    /// Mark a state's count as `critical` at this many sockets (default 800): COUNT or STATE=COUNT.
+    #[arg(long, value_name = "[STATE=]COUNT", action = ArgAction::Append)]
+    pub critical: Vec<ThresholdSpec>,
+    /// Live mode: exit after this many snapshots.
+    #[arg(short = 'c', long, value_name = "COUNT", conflicts_with = "once")]
+    pub count: Option<u64>,
+}
+
+impl StatArgs {
+    /// What `stat` runs with: the thresholds over the diagnoses' defaults
+    /// (all-state values first, then per-state ones, whatever their order).
+    pub fn config(&self) -> StatConfig {
+        let mut diag = DiagConfig::default();
+        for (level, specs) in [(Severity::Warning, &self.warn), (Severity::Critical, &self.critical)] {
+            for spec in specs
+                .iter()
+                .filter(|s| s.state.is_none())
+                .chain(specs.iter().filter(|s| s.state.is_some()))
+            {
+                diag.thresholds.set(level, *spec);
+            }
+        }
+        StatConfig {
+            once: self.once,
+            json: self.json,
+            count: self.count,
+            diag,
+        }
+    }
+}
+
+fn parse_state(s: &str) -> Result<u8, String> {
+    state_number(s).ok_or_else(|| {
+        format!(
+            "unknown TCP state `{s}` (ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSE, CLOSE_WAIT, LAST_ACK, LISTEN, CLOSING, NEW_SYN_RECV)"
+        )
+    })
+}
+
+/// `-t` counted as tcpdump counts it.
+fn time_format(count: u8) -> TimeFormat {
+    match count {
+        0 => TimeFormat::Default,
+        1 => TimeFormat::None,
+        2 => TimeFormat::Epoch,
+        3 => TimeFormat::Delta,
+        4 => TimeFormat::DateTime,
+        _ => TimeFormat::SinceFirst,
+    }
+}
+
 impl Cli {
     /// The snap length as tcpdump understands `-s`.
     pub fn snaplen(&self) -> u32 {
@@ -122,14 +278,7 @@ impl Cli {
     pub fn print_options(&self) -> PrintOptions {
         PrintOptions {
             absolute_seq: self.absolute_seq,
-            time: match self.time {
-                0 => TimeFormat::Default,
-                1 => TimeFormat::None,
-                2 => TimeFormat::Epoch,
-                3 => TimeFormat::Delta,
-                4 => TimeFormat::DateTime,
-                _ => TimeFormat::SinceFirst,
-            },
+            time: time_format(self.time),
             nano: self.nano,
             numeric: self.numeric > 0,
             verbose: self.verbose,
@@ -151,6 +300,42 @@ impl Cli {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stat_thresholds() {
+        let cli = Cli::try_parse_from([
+            "tracer",
+            "stat",
+            "--once",
+            "--warn",
+            "CLOSE_WAIT=50",
+            "--warn",
+            "600",
+            "--critical",
+            "time-wait=900",
+        ])
+        .unwrap();
+        let Some(Command::Stat(a)) = &cli.command else {
+            panic!("not stat: {cli:?}");
+        };
+        let cfg = a.config();
+        assert!(cfg.once && !cfg.json);
+        // The per-state value wins over the all-state one given after it.
+        assert_eq!(cfg.diag.thresholds.get(8).warn, 50);
+        assert_eq!(cfg.diag.thresholds.get(1).warn, 600);
+        assert_eq!(cfg.diag.thresholds.get(6).critical, 900);
+        assert_eq!(cfg.diag.thresholds.get(1).critical, 800);
+        for bad in [
+            &["stat", "--warn", "NOPE=1"][..],
+            &["stat", "--critical", "0"],
+            &["stat", "--once", "-c", "2"],
+        ] {
+            assert!(
+                Cli::try_parse_from(std::iter::once("tracer").chain(bad.iter().copied())).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn tcpdump_style_flags() {
@@ -180,6 +365,62 @@ mod tests {
         let cli = Cli::try_parse_from(["tracer", "-r", "f", "--coverage-report", "c"]).unwrap();
         assert_eq!(cli.coverage_report, Some(PathBuf::from("c")));
         assert!(Cli::try_parse_from(["tracer", "--coverage-report", "c"]).is_err());
+    }
+
+    #[test]
+    fn subcommands_beside_tcpdump_flags() {
+        let cli = Cli::try_parse_from(["tracer", "-i", "x", "-nn"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.interfaces, ["x"]);
+        let cli = Cli::try_parse_from(["tracer", "-r", "f"]).unwrap();
+        assert!(cli.command.is_none() && cli.read.is_some());
+        // A filter expression is still a filter expression.
+        let cli = Cli::try_parse_from(["tracer", "tcp", "port", "80"]).unwrap();
+        assert_eq!(cli.expression, ["tcp", "port", "80"]);
+        let cli = Cli::try_parse_from([
+            "tracer",
+            "states",
+            "--port",
+            "80",
+            "--port",
+            "443",
+            "--pid",
+            "5",
+            "--comm",
+            "curl",
+            "--state",
+            "close-wait",
+            "--state",
+            "TIME_WAIT",
+            "--netns",
+            "4026531840",
+            "--json",
+            "-l",
+            "-c",
+            "3",
+        ])
+        .unwrap();
+        let Some(Command::States(a)) = &cli.command else {
+            panic!("not states: {:?}", cli.command)
+        };
+        let f = a.filter();
+        assert_eq!(f.ports, [80, 443]);
+        assert_eq!(f.pids, [5]);
+        assert_eq!(f.comms, ["curl"]);
+        assert_eq!(f.states, [8, 6]);
+        assert_eq!(f.netns, [4026531840]);
+        assert!(a.json && a.line_buffered && !a.no_alerts);
+        assert_eq!(a.count, Some(3));
+        assert!(Cli::try_parse_from(["tracer", "states", "--state", "BOGUS"]).is_err());
+        // After a capture flag, a word is part of the filter expression, as in tcpdump.
+        let cli = Cli::try_parse_from(["tracer", "-i", "x", "states"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.expression, ["states"]);
+        assert!(Cli::try_parse_from(["tracer", "states", "-i", "x"]).is_err());
+        assert!(matches!(
+            Cli::try_parse_from(["tracer", "stat"]).unwrap().command,
+            Some(Command::Stat(_))
+        ));
     }
 
     #[test]

@@ -5,9 +5,13 @@ use std::{io::Write as _, process::ExitCode};
 use anyhow::{Context as _, bail};
 use clap::Parser as _;
 use tracer::{
-    cli::Cli,
+    cli::{Cli, Command, StatArgs, StatesArgs},
     live::{self, LiveConfig},
     offline::{self, OfflineConfig},
+    states::{
+        run::{self as states_run, StatesConfig},
+        stat,
+    },
 };
 
 fn main() -> ExitCode {
@@ -22,7 +26,47 @@ fn main() -> ExitCode {
     }
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
+
+/// `tracer states`.
+fn states(args: &StatesArgs) -> anyhow::Result<()> {
+    let cfg = StatesConfig {
+        filter: args.filter(),
+        json: args.json,
+        line_buffered: args.line_buffered,
+        count: args.count,
+        buffer_kib: args.buffer_kib,
+        print: args.print_options(),
+        alerts: !args.no_alerts,
+    };
+    let summary = runtime()?.block_on(states_run::run(cfg, |line| eprintln!("tracer: {line}")))?;
+    eprint!("{}", summary.text());
+    Ok(())
+}
+
+/// `tracer stat`.
+fn stat(args: &StatArgs) -> anyhow::Result<()> {
+    let cfg = args.config();
+    let mut out = std::io::stdout().lock();
+    if cfg.once {
+        stat::run_once(&cfg, &mut out)?;
+    } else {
+        stat::run_live(&cfg, &mut out, &mut std::io::stderr())?;
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Some(Command::States(args)) => return states(args),
+        Some(Command::Stat(args)) => return stat(args),
+        None => {}
+    }
     if !cli.expression.is_empty() {
         bail!(
             "filter expressions are not supported yet (got `{}`); capture everything and filter the pcap instead",
@@ -56,11 +100,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         print: cli.print_options(),
     };
     let writing = cfg.write.is_some();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    let summary = runtime.block_on(live::run(cfg, |line| {
+    let summary = runtime()?.block_on(live::run(cfg, |line| {
         // tcpdump prefixes its name when writing a file.
         if writing {
             eprintln!("tracer: {line}");

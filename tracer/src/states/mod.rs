@@ -5,6 +5,7 @@ pub mod diag;
 pub mod format;
 pub mod model;
 pub mod owners;
+pub mod run;
 pub mod seed;
 pub mod stat;
 pub mod sysctl;

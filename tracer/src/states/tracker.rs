@@ -171,8 +171,6 @@ struct TimeWait {
     substate: u8,
     since: u64,
     owner: Option<Owner>,
-    /// Derived from a FIN_WAIT2/CLOSING → CLOSE: no TW_END will come.
-    derived_only: bool,
 }
 
 /// A request socket (half-open connection).
@@ -223,6 +221,8 @@ pub struct Tracker {
     kernel_timewait: Option<bool>,
     /// Keys of derived timewait entries (below any kernel address).
     next_synthetic: u64,
+    /// Derived timewait entries in order of their start: (since, key).
+    derived_tw: VecDeque<(u64, u64)>,
     last_sweep: u64,
     now: u64,
 }
@@ -323,6 +323,7 @@ impl Tracker {
             owners: Map::default(),
             kernel_timewait: None,
             next_synthetic: 1,
+            derived_tw: VecDeque::new(),
             last_sweep: 0,
             now: 0,
         }
@@ -478,14 +479,11 @@ impl Tracker {
             }
         }
         // Derived timewait entries end after 2MSL, in order of their start.
-        let mut ended: Vec<(u64, u64)> = self
-            .timewait
-            .iter()
-            .filter(|(_, t)| t.derived_only && now_ns.saturating_sub(t.since) >= TIME_WAIT_NS)
-            .map(|(k, t)| (t.since, *k))
-            .collect();
-        ended.sort_unstable();
-        for (_, key) in ended {
+        while let Some(&(since, key)) = self.derived_tw.front() {
+            if now_ns.saturating_sub(since) < TIME_WAIT_NS {
+                break;
+            }
+            self.derived_tw.pop_front();
             if let Some(tw) = self.timewait.remove(&key) {
                 let ts = tw.since.saturating_add(TIME_WAIT_NS);
                 self.emit(
@@ -507,6 +505,15 @@ impl Tracker {
         if now_ns.saturating_sub(self.last_sweep) >= SWEEP_EVERY_NS {
             self.last_sweep = now_ns;
             self.sweep(now_ns);
+        }
+    }
+
+    /// Prints every held CLOSE → SYN_SENT line now (at exit).
+    pub fn flush_held(&mut self, out: &mut Vec<Transition>) {
+        for sk in std::mem::take(&mut self.held) {
+            if let Some(h) = self.conns.get_mut(&sk).and_then(|c| c.held.take()) {
+                self.emit(*h, out);
+            }
         }
     }
 
@@ -557,6 +564,7 @@ impl Tracker {
             }
         }
         self.held.retain(|sk| self.conns.contains_key(sk));
+        self.derived_tw.retain(|(_, k)| self.timewait.contains_key(k));
         let listeners = &mut self.listeners;
         listeners.retain(|_, v| !v.is_empty());
     }
@@ -735,7 +743,8 @@ impl Tracker {
         let Some(c) = self.conns.remove(&sk) else { return };
         if c.flags & F_LISTENER != 0 && old == state::LISTEN {
             if let Some(v) = self.listeners.get_mut(&(c.netns, c.tuple.sport)) {
-                v.retain(|l| l.skaddr != sk);
+                // This listener, and what was learned about it before it was seen.
+                v.retain(|l| l.skaddr != sk && !(l.skaddr == 0 && l.addr == c.tuple.src));
             }
             self.emit(t, out);
             return;
@@ -765,6 +774,9 @@ impl Tracker {
             }
         }
         if let Some((key, sub, derived_only)) = tw {
+            if derived_only {
+                self.derived_tw.push_back((ts, key));
+            }
             t.new = sub;
             t.derived = true;
             self.timewait.insert(
@@ -775,7 +787,6 @@ impl Tracker {
                     substate: sub,
                     since: ts,
                     owner: c.owner.clone(),
-                    derived_only,
                 },
             );
         }
@@ -817,14 +828,13 @@ impl Tracker {
                 c.first = Some(ts);
                 c.handshake_start = Some(ts);
             } else {
-                self.listeners
-                    .entry((ev.netns, tuple.sport))
-                    .or_default()
-                    .push(Listener {
-                        addr: tuple.src,
-                        skaddr: ev.skaddr,
-                        owner: c.owner.clone(),
-                    });
+                let list = self.listeners.entry((ev.netns, tuple.sport)).or_default();
+                list.retain(|l| !(l.skaddr == 0 && l.addr == tuple.src));
+                list.push(Listener {
+                    addr: tuple.src,
+                    skaddr: ev.skaddr,
+                    owner: c.owner.clone(),
+                });
             }
         }
         let t = Transition {
@@ -868,7 +878,22 @@ impl Tracker {
     fn on_accept(&mut self, ev: &SockEvent, out: &mut Vec<Transition>) {
         let owner = self.task_owner(ev);
         if let Some(c) = self.known(ev, out) {
-            c.owner = owner;
+            c.owner = owner.clone();
+            let (netns, local, port) = (c.netns, c.tuple.src, c.tuple.sport);
+            // A listener from before the start in a namespace the seed did not
+            // cover: its later children belong to the acceptor too.
+            if owner.is_some() && self.listener_owner(netns, local, port, 0).is_none() {
+                let list = self.listeners.entry((netns, port)).or_default();
+                if let Some(l) = list.iter_mut().find(|l| l.skaddr == 0 && l.addr == local) {
+                    l.owner = owner;
+                } else {
+                    list.push(Listener {
+                        addr: local,
+                        skaddr: 0,
+                        owner,
+                    });
+                }
+            }
         } else if has_tuple(ev)
             && let Some(s) = self.seeded.get_mut(&(ev.netns, event_tuple(ev)))
         {
@@ -1536,6 +1561,43 @@ mod tests {
         let left: Vec<u8> = tr.snapshot(None).iter().map(|s| s.state).collect();
         assert_eq!(left.len(), 2);
         assert!(left.contains(&LISTEN) && left.contains(&SYN_RECV));
+    }
+
+    #[test]
+    fn listener_from_before_the_start_learned_from_accept() {
+        use state::*;
+        let mut tr = Tracker::new();
+        let mut out = Vec::new();
+        let child = |tr: &mut Tracker, out: &mut Vec<Transition>, sk: u64, ts: u64, port: u16| {
+            let mut e = server(ev(sock_kind::STATE, ts, sk, 80, port, 100, "curl"));
+            e.oldstate = LISTEN;
+            e.newstate = SYN_RECV;
+            tr.apply(&e, out);
+        };
+        child(&mut tr, &mut out, CHILD, 0, 40000);
+        tr.apply(
+            &server(ev(sock_kind::ACCEPT, 1, CHILD, 80, 40000, 500, "server")),
+            &mut out,
+        );
+        child(&mut tr, &mut out, CHILD + 64, 2, 40001);
+        assert_eq!(owner_pids(&out), [None, Some(500)]);
+        // A held line is printed at exit.
+        out.clear();
+        let mut e = ev(sock_kind::STATE, 3, CLIENT, 0, 80, 100, "curl");
+        e.oldstate = CLOSE;
+        e.newstate = SYN_SENT;
+        tr.apply(&e, &mut out);
+        tr.flush_held(&mut out);
+        assert_eq!(names(&out), ["0 CLOSE -> SYN_SENT"]);
+        // The listener closes: what was learned about it is forgotten.
+        out.clear();
+        let mut e = server(ev(sock_kind::STATE, 4, LISTENER, 80, 0, 500, "server"));
+        e.daddr = [0; 16];
+        e.oldstate = LISTEN;
+        e.newstate = CLOSE;
+        tr.apply(&e, &mut out);
+        child(&mut tr, &mut out, CHILD + 128, 5, 40002);
+        assert_eq!(owner_pids(&out), [None, None]);
     }
 
     #[test]

@@ -1,0 +1,488 @@
+//! `tracer states`: attach the socket hooks (no packet hook), seed the tracker
+//! from the kernel's socket table, then print one line per transition (text or
+//! JSON lines) and the diagnoses' alerts until SIGINT/SIGTERM or `-c`.
+
+use std::{
+    collections::HashMap,
+    io::{self, BufWriter, IsTerminal as _, Write as _},
+    time::Duration,
+};
+
+use aya::maps::{MapData, RingBuf};
+use tokio::{
+    io::{Interest, unix::AsyncFd},
+    signal::unix::{SignalKind, signal},
+};
+use tracer_common::{SockEvent, names, sock_kind};
+
+use super::{
+    diag::{self, AlertKey, DiagConfig},
+    format,
+    model::Transition,
+    seed,
+    sysctl::SysctlCache,
+    tracker::{Tracker, monotonic_ns},
+};
+use crate::{
+    capture::{
+        CaptureError,
+        clock::Clock,
+        counters::Counters,
+        load::{LoadOptions, Programs, ring_size},
+        preflight, record,
+    },
+    print::{PrintOptions, Printer},
+};
+
+/// How often the ring is drained when no wakeup arrives.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// Events newer than this (before the drain) wait for the next one: an event
+/// of another CPU with an older timestamp may not be in the ring yet, and a
+/// socket's events must be applied in order.
+const REORDER_WINDOW_NS: u64 = 5_000_000;
+/// How often `tick`, the diagnoses and the clock calibration run.
+const SECOND_NS: u64 = 1_000_000_000;
+/// An alert still true is printed again after this long.
+const ALERT_REPEAT_NS: u64 = 60 * SECOND_NS;
+/// Default state ring size.
+const STATE_RING_BYTES: u64 = 8 << 20;
+
+/// Which transitions are printed: each list, when not empty, must match
+/// (any of its values); the lists combine with AND.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Local or remote port.
+    pub ports: Vec<u16>,
+    /// Owner pid.
+    pub pids: Vec<u32>,
+    /// Owner command name (exact).
+    pub comms: Vec<String>,
+    /// Old or new state (kernel numbers).
+    pub states: Vec<u8>,
+    /// Network namespace inode.
+    pub netns: Vec<u32>,
+}
+
+impl Filter {
+    pub fn matches(&self, t: &Transition) -> bool {
+        fn any<T>(list: &[T], f: impl Fn(&T) -> bool) -> bool {
+            list.is_empty() || list.iter().any(f)
+        }
+        any(&self.ports, |p| t.tuple.sport == *p || t.tuple.dport == *p)
+            && any(&self.pids, |p| t.owner.as_ref().is_some_and(|o| o.pid == *p))
+            && any(&self.comms, |c| t.owner.as_ref().is_some_and(|o| *o.comm == **c))
+            && any(&self.states, |s| t.old == *s || t.new == *s)
+            && any(&self.netns, |n| t.netns == *n)
+    }
+}
+
+/// What `tracer states` does.
+#[derive(Clone, Debug)]
+pub struct StatesConfig {
+    pub filter: Filter,
+    pub json: bool,
+    /// Flush after every line (`-l`; also when standard output is a terminal).
+    pub line_buffered: bool,
+    /// Exit after this many transitions are printed.
+    pub count: Option<u64>,
+    /// State ring size in KiB.
+    pub buffer_kib: Option<u64>,
+    /// Timestamp format of text lines (`-t` …).
+    pub print: PrintOptions,
+    /// Run the diagnoses every second and print their alerts.
+    pub alerts: bool,
+}
+
+/// What the run saw, for the exit report.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StatesSummary {
+    pub printed: u64,
+    pub counters: Counters,
+}
+
+impl StatesSummary {
+    /// The line printed on stderr at exit.
+    pub fn text(&self) -> String {
+        let seen = self.counters.sock_events_seen();
+        format!(
+            "{} state event{} seen, {} dropped by kernel\n",
+            seen,
+            if seen == 1 { "" } else { "s" },
+            self.counters.sock_events_lost()
+        )
+    }
+}
+
+/// Errors of `tracer states`.
+#[derive(Debug, thiserror::Error)]
+pub enum StatesError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("standard output: {0}")]
+    Stdout(io::Error),
+    #[error("{what}: {err}")]
+    Io { what: &'static str, err: io::Error },
+}
+
+/// Runs until SIGINT/SIGTERM or `-c`. `note` gets the start-up messages
+/// (seeding, missing hooks, "tracing ...") for stderr.
+pub async fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<StatesSummary, StatesError> {
+    preflight::check_privileges(false, true)?;
+    preflight::check_btf()?;
+    preflight::ensure_tracefs()?;
+    let state_ring = cfg.buffer_kib.map_or(STATE_RING_BYTES, |k| k.saturating_mul(1024));
+    let mut programs = Programs::load(&LoadOptions {
+        snaplen: 0,
+        packet_ring_bytes: ring_size(0),
+        state_ring_bytes: ring_size(state_ring),
+    })?;
+    let mut ring = pollable(programs.take_ring(names::STATES)?)?;
+    let counter_map = programs.take_counters()?;
+
+    let mut tracker = Tracker::new();
+    // Seed before attaching: a socket that changes state meanwhile is then
+    // named by its event (the event wins over the seed).
+    match seed::snapshot() {
+        Ok(sockets) => {
+            let n = sockets.len();
+            tracker.seed(sockets);
+            let ns = seed::current_netns().map_or_else(|_| "?".to_owned(), |n| n.to_string());
+            note(&format!(
+                "seeded {n} sockets of netns {ns} from the kernel's socket table"
+            ));
+        }
+        Err(e) => note(&format!(
+            "warning: socket table not read ({e}): sockets open before the start have no owner"
+        )),
+    }
+    let hooks = programs.attach_state_hooks()?;
+    for f in &hooks.failed {
+        note(&format!("warning: {f}"));
+    }
+    let missing = hooks.missing_kinds();
+    tracker.set_kernel_timewait(!missing.contains(&sock_kind::TW_START) && !missing.contains(&sock_kind::TW_END));
+    for (kind, what) in [
+        (
+            sock_kind::TW_START,
+            "TIME_WAIT is derived from FIN_WAIT2/CLOSING -> CLOSE",
+        ),
+        (
+            sock_kind::REQ_START,
+            "half-open connections (NEW_SYN_RECV) are not shown",
+        ),
+        (sock_kind::CONNECT, "CLOSE -> SYN_SENT may show source port 0"),
+        (sock_kind::ACCEPT, "accepted sockets keep the listener's owner"),
+    ] {
+        if missing.contains(&kind) {
+            note(&format!("warning: {what}"));
+        }
+    }
+    note(&format!(
+        "tracing TCP socket states ({} hooks), {}",
+        hooks.attached.len() + 1,
+        if cfg.json { "JSON lines" } else { "text" }
+    ));
+
+    let stdout = io::stdout();
+    let flush_each = cfg.line_buffered || stdout.is_terminal();
+    let mut out = Output {
+        w: BufWriter::with_capacity(1 << 16, stdout.lock()),
+        printer: Printer::new(cfg.print.clone()),
+        clock: Clock::new(),
+        line: Vec::with_capacity(4096),
+        prefix: Vec::with_capacity(64),
+        json: cfg.json,
+        flush_each,
+        printed: 0,
+        limit: cfg.count,
+        filter: cfg.filter.clone(),
+    };
+    let mut alerts = Alerts {
+        on: cfg.alerts,
+        sysctls: SysctlCache::new(),
+        diag: DiagConfig::default(),
+        shown: HashMap::new(),
+        netns: cfg.filter.netns.clone(),
+    };
+
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|err| StatesError::Io {
+        what: "SIGINT handler",
+        err,
+    })?;
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|err| StatesError::Io {
+        what: "SIGTERM handler",
+        err,
+    })?;
+    let mut interval = tokio::time::interval(POLL_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pending: Vec<SockEvent> = Vec::with_capacity(4096);
+    let mut transitions: Vec<Transition> = Vec::with_capacity(4096);
+    let mut last_second = monotonic_ns();
+    let mut done = false;
+    while !done {
+        tokio::select! {
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+            guard = ring.readable_mut() => {
+                if let Ok(mut g) = guard { g.clear_ready(); }
+            }
+            _ = interval.tick() => {}
+        }
+        let now = monotonic_ns();
+        drain(ring.get_mut(), &mut pending);
+        apply_until(
+            &mut tracker,
+            &mut pending,
+            now.saturating_sub(REORDER_WINDOW_NS),
+            &mut transitions,
+        );
+        tracker.tick(now, &mut transitions);
+        done = out.write(&transitions)?;
+        transitions.clear();
+        if now.saturating_sub(last_second) >= SECOND_NS {
+            last_second = now;
+            out.clock.calibrate();
+            alerts.run(now, &tracker, &mut out)?;
+        }
+        out.flush()?;
+    }
+
+    // Detach; whatever the ring still holds happened before we stopped.
+    drop(programs);
+    if !done {
+        drain(ring.get_mut(), &mut pending);
+        apply_until(&mut tracker, &mut pending, u64::MAX, &mut transitions);
+        tracker.flush_held(&mut transitions);
+        out.write(&transitions)?;
+    }
+    out.flush()?;
+    let counters = Counters::read(&counter_map)?;
+    Ok(StatesSummary {
+        printed: out.printed,
+        counters,
+    })
+}
+
+/// Registers the ring buffer with tokio so a wakeup wakes the loop.
+fn pollable(ring: RingBuf<MapData>) -> Result<AsyncFd<RingBuf<MapData>>, StatesError> {
+    // SAFETY: the RingBuf owns its descriptor, which stays open as long as the
+    // AsyncFd (its owner) lives, and nobody else closes it.
+    unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }.map_err(|e| StatesError::Io {
+        what: "polling the state ring buffer",
+        err: e.into(),
+    })
+}
+
+fn drain(ring: &mut RingBuf<MapData>, pending: &mut Vec<SockEvent>) {
+    while let Some(item) = ring.next() {
+        if let Some(ev) = record::sock(&item) {
+            pending.push(ev);
+        }
+    }
+}
+
+/// Applies the pending events up to `watermark` in timestamp order (a stable
+/// sort keeps the ring's order for equal timestamps); later ones stay pending.
+/// Returns true when something was applied.
+fn apply_until(tracker: &mut Tracker, pending: &mut Vec<SockEvent>, watermark: u64, out: &mut Vec<Transition>) -> bool {
+    if pending.is_empty() {
+        return false;
+    }
+    pending.sort_by_key(|e| e.ts_ns);
+    let n = pending.partition_point(|e| e.ts_ns <= watermark);
+    for ev in pending.drain(..n) {
+        tracker.apply(&ev, out);
+    }
+    n > 0
+}
+
+/// Standard output: transitions, and the alerts in text mode.
+struct Output<'a> {
+    w: BufWriter<io::StdoutLock<'a>>,
+    printer: Printer,
+    clock: Clock,
+    line: Vec<u8>,
+    prefix: Vec<u8>,
+    json: bool,
+    flush_each: bool,
+    printed: u64,
+    limit: Option<u64>,
+    filter: Filter,
+}
+
+impl Output<'_> {
+    fn reached(&self) -> bool {
+        self.limit.is_some_and(|l| self.printed >= l)
+    }
+
+    /// Prints the transitions the filter lets through; true once `-c` is reached.
+    fn write(&mut self, transitions: &[Transition]) -> Result<bool, StatesError> {
+        for t in transitions {
+            if self.reached() {
+                return Ok(true);
+            }
+            if !self.filter.matches(t) {
+                continue;
+            }
+            self.line.clear();
+            let wall = self.clock.to_wall(t.ts_ns);
+            if self.json {
+                format::write_json(&mut self.line, wall, t);
+            } else {
+                self.prefix.clear();
+                self.printer.write_timestamp(&mut self.prefix, wall);
+                format::write_text(&mut self.line, &self.prefix, t);
+            }
+            self.w.write_all(&self.line).map_err(StatesError::Stdout)?;
+            self.printed += 1;
+            if self.flush_each {
+                self.w.flush().map_err(StatesError::Stdout)?;
+            }
+        }
+        Ok(self.reached())
+    }
+
+    fn flush(&mut self) -> Result<(), StatesError> {
+        self.w.flush().map_err(StatesError::Stdout)
+    }
+}
+
+/// The diagnoses, run every second: an alert is printed when first raised,
+/// and again every minute while it lasts.
+struct Alerts {
+    on: bool,
+    sysctls: SysctlCache,
+    diag: DiagConfig,
+    /// Alerts raised in the last run → when they were last printed.
+    shown: HashMap<AlertKey, u64>,
+    /// `--netns`: only alerts about these namespaces.
+    netns: Vec<u32>,
+}
+
+impl Alerts {
+    fn run(&mut self, now: u64, tracker: &Tracker, out: &mut Output<'_>) -> Result<(), StatesError> {
+        if !self.on {
+            return Ok(());
+        }
+        let sockets = tracker.snapshot(None);
+        let alerts = diag::diagnose(now, &sockets, tracker.incidents(), self.sysctls.get(), &self.diag);
+        let mut shown = HashMap::with_capacity(alerts.len());
+        for a in alerts {
+            if !self.netns.is_empty() && !self.netns.contains(&a.netns) {
+                continue;
+            }
+            let last = self.shown.get(&a.key).copied();
+            let at = match last {
+                Some(t) if now.saturating_sub(t) < ALERT_REPEAT_NS => t,
+                _ => {
+                    let line = a.line();
+                    if out.json {
+                        // Standard output stays pure JSON lines of transitions.
+                        eprintln!("{line}");
+                    } else {
+                        out.w.write_all(line.as_bytes()).map_err(StatesError::Stdout)?;
+                        out.w.write_all(b"\n").map_err(StatesError::Stdout)?;
+                    }
+                    now
+                }
+            };
+            shown.insert(a.key, at);
+        }
+        self.shown = shown;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{net::Ipv4Addr, sync::Arc};
+
+    use super::*;
+    use crate::states::model::{Owner, Tuple, state};
+
+    fn t(sport: u16, dport: u16, pid: Option<u32>, old: u8, new: u8) -> Transition {
+        Transition {
+            ts_ns: 0,
+            netns: 7,
+            tuple: Tuple {
+                src: Ipv4Addr::LOCALHOST.into(),
+                sport,
+                dst: Ipv4Addr::LOCALHOST.into(),
+                dport,
+            },
+            old,
+            new,
+            ms_in_old: None,
+            owner: pid.map(|pid| Owner {
+                pid,
+                comm: Arc::from("curl"),
+            }),
+            derived: false,
+            lifetime: None,
+        }
+    }
+
+    #[test]
+    fn filters_combine() {
+        let est = t(40000, 80, Some(5), state::SYN_SENT, state::ESTABLISHED);
+        assert!(Filter::default().matches(&est));
+        let f = Filter {
+            ports: vec![80, 443],
+            ..Filter::default()
+        };
+        assert!(f.matches(&est));
+        assert!(f.matches(&t(80, 40000, None, 1, 8)));
+        assert!(!f.matches(&t(40000, 22, None, 1, 8)));
+        let f = Filter {
+            ports: vec![80],
+            comms: vec!["curl".into()],
+            states: vec![state::ESTABLISHED],
+            netns: vec![7],
+            pids: vec![5, 6],
+        };
+        assert!(f.matches(&est));
+        assert!(!f.matches(&t(40000, 80, None, state::SYN_SENT, state::ESTABLISHED)));
+        assert!(!f.matches(&t(40000, 80, Some(7), state::SYN_SENT, state::ESTABLISHED)));
+        assert!(!f.matches(&t(40000, 80, Some(5), state::FIN_WAIT1, state::FIN_WAIT2)));
+        let f = Filter {
+            netns: vec![8],
+            ..Filter::default()
+        };
+        assert!(!f.matches(&est));
+    }
+
+    #[test]
+    fn events_apply_in_timestamp_order_up_to_the_watermark() {
+        let mk = |ts: u64, old: u8, new: u8, sport: u16| SockEvent {
+            ts_ns: ts,
+            skaddr: 0xffff_8880_0000_1000,
+            kind: sock_kind::STATE,
+            family: 2,
+            oldstate: old,
+            newstate: new,
+            sport,
+            dport: 80,
+            ..SockEvent::default()
+        };
+        let mut tr = Tracker::new();
+        let mut pending = vec![
+            mk(30, state::SYN_SENT, state::ESTABLISHED, 40000),
+            mk(10, state::CLOSE, state::SYN_SENT, 0),
+            mk(50, state::ESTABLISHED, state::FIN_WAIT1, 40000),
+        ];
+        let mut out = Vec::new();
+        assert!(apply_until(&mut tr, &mut pending, 40, &mut out));
+        let got: Vec<(u8, u8, u16)> = out.iter().map(|t| (t.old, t.new, t.tuple.sport)).collect();
+        assert_eq!(
+            got,
+            [
+                (state::CLOSE, state::SYN_SENT, 40000),
+                (state::SYN_SENT, state::ESTABLISHED, 40000)
+            ]
+        );
+        assert_eq!(pending.len(), 1);
+        assert!(!apply_until(&mut tr, &mut pending, 40, &mut out));
+        assert!(apply_until(&mut tr, &mut pending, u64::MAX, &mut out));
+        assert_eq!(out.len(), 3);
+    }
+}
