@@ -140,7 +140,8 @@ pub struct SockOffsets {
     pub tcp_bytes_received: u32,
     /// `struct inet_timewait_sock.tw_substate`.
     pub tw_substate: u32,
-    pub _pad: u32,
+    /// `struct sock.sk_protocol` (u16).
+    pub sk_protocol: u32,
 }
 const _: () = assert!(size_of::<SockOffsets>() == 14 * 4);
 
@@ -287,6 +288,8 @@ pub mod names {
     pub const XDP_PROG: &str = "tracer_xdp";
     pub const TC_PROG: &str = "tracer_tc_egress";
     pub const STATE_PROG: &str = "tracer_inet_sock_set_state";
+    /// The same as a BTF tracepoint (preferred: plain loads instead of helper calls).
+    pub const STATE_BTF_PROG: &str = "tracer_sk_state";
     pub const SOCK_OFFSETS: &str = "SOCK_OFFSETS";
     /// fexit `tcp_v4_connect` / `tcp_v6_connect` (CONNECT).
     pub const CONNECT4_PROG: &str = "tracer_connect4";
@@ -305,14 +308,10 @@ pub mod names {
     pub const RESET_RX_PROG: &str = "tracer_rst_rx";
     pub const SYN_RETRANS_PROG: &str = "tracer_syn_rtx";
     pub const SYNACK_RETRANS_PROG: &str = "tracer_synack_rtx";
-    /// Where fentry/fexit cannot be loaded: `syscalls:sys_exit_connect`
-    /// (CONNECT for the socket the same task moved CLOSE → SYN_SENT) and
+    /// Where fexit `inet_csk_accept` cannot be loaded:
     /// `syscalls:sys_exit_accept`/`accept4` (ACCEPT, through the returned fd).
-    pub const CONNECT_SYS_PROG: &str = "tracer_sys_connect";
     pub const ACCEPT_SYS_PROG: &str = "tracer_sys_accept";
     pub const FILE_OFFSETS: &str = "FILE_OFFSETS";
-    /// Hash map: pid_tgid → socket the task is connecting (CLOSE → SYN_SENT).
-    pub const CONNECTING: &str = "CONNECTING";
 }
 
 #[cfg(feature = "user")]

@@ -2,11 +2,13 @@
 //!
 //! - `tracer_xdp`: XDP on each capture interface (ingress).
 //! - `tracer_tc_egress`: TCX egress on the same interfaces.
-//! - `tracer_inet_sock_set_state`: tracepoint `sock:inet_sock_set_state`, TCP only.
+//! - `tracer_sk_state`: BTF tracepoint `inet_sock_set_state`, TCP only
+//!   (`sock_btf`); `tracer_inet_sock_set_state`, the classic tracepoint, where
+//!   that cannot load (`sock`).
 //! - fentry/fexit programs on the socket life-cycle functions (`sockev`) and the
 //!   `tcp:*` tracepoints (`tcp_tp`), for what the state tracepoint cannot see.
-//! - `syscalls:sys_exit_connect`/`accept*` (`syscalls`): CONNECT and ACCEPT on
-//!   kernels that refuse fentry/fexit programs.
+//! - `syscalls:sys_exit_accept*` (`syscalls`): ACCEPT on kernels that refuse
+//!   fentry/fexit programs.
 //!
 //! They never change the traffic: every path returns XDP_PASS / TC_ACT_PIPE,
 //! and the tracing programs return 0 (fexit cannot alter a return value).
@@ -18,13 +20,14 @@ mod kmem;
 mod packet;
 mod ring;
 mod sock;
+mod sock_btf;
 mod sockev;
 mod syscalls;
 mod tcp_tp;
 
 use aya_ebpf::{
     macros::map,
-    maps::{LruHashMap, PerCpuArray, RingBuf},
+    maps::{PerCpuArray, RingBuf},
 };
 use tracer_common::{FileOffsets, SockOffsets, counter};
 
@@ -43,12 +46,6 @@ static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT
 /// Bytes of packet data to copy per packet (tcpdump's snap length). Set by the loader.
 #[unsafe(no_mangle)]
 static SNAPLEN: u32 = tracer_common::MAX_SNAPLEN;
-
-/// pid_tgid → the socket that task moved CLOSE → SYN_SENT, until its
-/// `connect` returns (then the port is bound: see `syscalls`). LRU, so
-/// entries of connects that never return to user space age out.
-#[map]
-static CONNECTING: LruHashMap<u64, u64> = LruHashMap::with_max_entries(4096, 0);
 
 /// Once this many bytes are waiting in a ring, the next record wakes the reader;
 /// below it records are submitted without a wakeup and the reader polls on a timer.
@@ -72,7 +69,7 @@ static SOCK_OFFSETS: SockOffsets = SockOffsets {
     tcp_bytes_acked: 0,
     tcp_bytes_received: 0,
     tw_substate: 0,
-    _pad: 0,
+    sk_protocol: 0,
 };
 
 /// Offsets for following a file descriptor to its socket, set by the loader.

@@ -2,7 +2,7 @@
 //! (it also fires for SCTP and MPTCP: those are skipped). It runs about ten
 //! times per connection, so it reads little kernel memory: the network
 //! namespace (two reads) and, on the way to CLOSE, the socket's byte totals.
-//! On CLOSE → SYN_SENT it also notes the socket for the connecting task (`CONNECTING`).
+//! It is the fallback for kernels where `sock_btf.rs` cannot load.
 
 use aya_ebpf::{
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
@@ -12,14 +12,13 @@ use aya_ebpf::{
 use tracer_common::{INET_SOCK_SET_STATE_OFFSET, InetSockSetStateRaw, SockEvent, counter, sock_kind};
 
 use crate::{
-    CONNECTING, STATES, count,
+    STATES, count,
     kmem::{AF_INET, fill_bytes, netns, offsets},
     ring::submit_flags,
 };
 
 const IPPROTO_TCP: u16 = 6;
 const TCP_CLOSE: i32 = 7;
-const TCP_SYN_SENT: i32 = 2;
 
 #[tracepoint]
 pub fn tracer_inet_sock_set_state(ctx: TracePointContext) -> u32 {
@@ -33,11 +32,6 @@ pub fn tracer_inet_sock_set_state(ctx: TracePointContext) -> u32 {
     }
     count(counter::STATE_SEEN);
     let pid_tgid = bpf_get_current_pid_tgid();
-    if raw.oldstate == TCP_CLOSE && raw.newstate == TCP_SYN_SENT {
-        // Runs in the connecting task, before the port is bound: remember the
-        // socket until that task's connect() returns (`syscalls`).
-        let _ = CONNECTING.insert(&pid_tgid, &raw.skaddr, 0);
-    }
     let Some(mut entry) = STATES.reserve::<SockEvent>(0) else {
         count(counter::STATE_LOST);
         return 0;

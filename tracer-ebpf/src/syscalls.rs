@@ -1,47 +1,23 @@
-//! CONNECT and ACCEPT from the `syscalls:*` tracepoints, for kernels that
-//! refuse fentry/fexit programs (this 6.18 build answers EPERM to every
+//! ACCEPT from the `syscalls:*` tracepoints, for kernels that refuse
+//! fentry/fexit programs (this 6.18 build answers EPERM to every
 //! BPF_PROG_TYPE_TRACING load with an fentry/fexit attach type):
+//! `syscalls:sys_exit_accept` / `sys_exit_accept4` → ACCEPT: the returned fd
+//! is followed through the task's file table to its socket (`FILE_OFFSETS`);
+//! non-inet sockets (AF_UNIX …) are skipped. It runs in the accepting task.
+//! The event carries only the socket's address and the task: the tracker
+//! knows the tuple from the socket's state events, and every field read here
+//! is a helper call (about a microsecond each on these VMs).
 //!
-//! - `syscalls:sys_exit_connect` → CONNECT: `sock:inet_sock_set_state` noted
-//!   which socket this task moved CLOSE → SYN_SENT (`CONNECTING`); when the
-//!   task's connect() returns, the local port is bound, so the tuple read
-//!   from the socket has the real source port. `ret` = connect's return
-//!   value (-EINPROGRESS for a non-blocking connect).
-//! - `syscalls:sys_exit_accept` / `sys_exit_accept4` → ACCEPT: the returned
-//!   fd is followed through the task's file table to its socket
-//!   (`FILE_OFFSETS`); non-inet sockets (AF_UNIX …) are skipped.
-//!
-//! Both run in the task that owns the socket. Connects made without the
-//! syscall (io_uring, in-kernel users) are not reported this way.
+//! There is no connect() counterpart: CLOSE → SYN_SENT runs in the connecting
+//! task, and the socket's next event carries the bound source port.
 
 use aya_ebpf::{helpers::bpf_get_current_task, macros::tracepoint, programs::TracePointContext};
 use tracer_common::{FileOffsets, SockEvent, SysExitRaw, sock_kind};
 
 use crate::{
-    CONNECTING, FILE_OFFSETS,
-    kmem::{AF_INET, AF_INET6, event, fill_tuple, offsets, read, send},
+    FILE_OFFSETS,
+    kmem::{AF_INET, AF_INET6, event, offsets, read, send},
 };
-
-#[tracepoint]
-pub fn tracer_sys_connect(ctx: TracePointContext) -> u32 {
-    let pid_tgid = aya_ebpf::helpers::bpf_get_current_pid_tgid();
-    // SAFETY: a map lookup; the value is copied out at once.
-    let Some(sk) = (unsafe { CONNECTING.get(&pid_tgid) }).copied() else {
-        // Not a TCP connect that changed state (UDP, AF_UNIX, an error before SYN_SENT).
-        return 0;
-    };
-    let _ = CONNECTING.remove(&pid_tgid);
-    // SAFETY: the layout is checked against the tracepoint's format file by the loader.
-    let ret = unsafe { ctx.read_at::<SysExitRaw>(0) }.map_or(0, |r| r.ret as i32);
-    let mut ev = event(sock_kind::CONNECT, sk, 0);
-    ev.ret = ret;
-    let o = offsets();
-    if o.valid != 0 {
-        fill_tuple(&mut ev, sk, &o);
-    }
-    send(&ev);
-    0
-}
 
 #[tracepoint]
 pub fn tracer_sys_accept(ctx: TracePointContext) -> u32 {
@@ -61,12 +37,12 @@ pub fn tracer_sys_accept(ctx: TracePointContext) -> u32 {
     let Some(sk) = fd_socket(raw.ret as u64, &f) else {
         return 0;
     };
-    let mut ev: SockEvent = event(sock_kind::ACCEPT, sk, 0);
-    fill_tuple(&mut ev, sk, &o);
-    let family = u16::from(ev.family);
+    let family = read::<u16>(sk, o.skc_family).unwrap_or(0);
     if family != AF_INET && family != AF_INET6 {
         return 0;
     }
+    let mut ev: SockEvent = event(sock_kind::ACCEPT, sk, 0);
+    ev.family = family as u8;
     send(&ev);
     0
 }

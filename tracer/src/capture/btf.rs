@@ -414,7 +414,7 @@ pub fn sock_offsets(btf: &Btf) -> Result<SockOffsets, BtfError> {
         tcp_bytes_acked: btf.member_sized("tcp_sock", "bytes_acked", 8)?,
         tcp_bytes_received: btf.member_sized("tcp_sock", "bytes_received", 8)?,
         tw_substate: btf.member_sized("inet_timewait_sock", "tw_substate", 1)?,
-        _pad: 0,
+        sk_protocol: btf.member_sized("sock", "sk_protocol", 2)?,
     })
 }
 

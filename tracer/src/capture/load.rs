@@ -10,7 +10,7 @@ use aya::{
     Btf, Ebpf, EbpfLoader,
     maps::{MapData, PerCpuArray, RingBuf},
     programs::{
-        FEntry, FExit, SchedClassifier, TcAttachType, TracePoint, Xdp, XdpMode, links::LinkOrder, tc::TcAttachOptions,
+        BtfTracePoint, FEntry, FExit, SchedClassifier, TcAttachType, TracePoint, Xdp, XdpMode, links::LinkOrder, tc::TcAttachOptions,
     },
 };
 use tracer_common::{FileOffsets, SockOffsets, names, sock_kind};
@@ -84,8 +84,6 @@ pub enum Hook {
     ResetRx,
     SynRetrans,
     SynackRetrans,
-    /// `syscalls:sys_exit_connect`: CONNECT where fexit `tcp_v4_connect` fails.
-    ConnectSys,
     /// `syscalls:sys_exit_accept` / `sys_exit_accept4`: ACCEPT where fexit
     /// `inet_csk_accept` fails (one program, two tracepoints).
     AcceptSys,
@@ -116,7 +114,7 @@ impl Hook {
     ];
 
     /// Used only when the fexit hooks for connect/accept fail.
-    pub const FALLBACKS: [Hook; 3] = [Hook::ConnectSys, Hook::AcceptSys, Hook::Accept4Sys];
+    pub const FALLBACKS: [Hook; 2] = [Hook::AcceptSys, Hook::Accept4Sys];
 
     /// The program's name in the object file.
     pub fn program(self) -> &'static str {
@@ -132,7 +130,6 @@ impl Hook {
             Hook::ResetRx => names::RESET_RX_PROG,
             Hook::SynRetrans => names::SYN_RETRANS_PROG,
             Hook::SynackRetrans => names::SYNACK_RETRANS_PROG,
-            Hook::ConnectSys => names::CONNECT_SYS_PROG,
             Hook::AcceptSys | Hook::Accept4Sys => names::ACCEPT_SYS_PROG,
         }
     }
@@ -150,7 +147,6 @@ impl Hook {
             Hook::ResetRx => Target::TracePoint("tcp", "tcp_receive_reset"),
             Hook::SynRetrans => Target::TracePoint("tcp", "tcp_retransmit_skb"),
             Hook::SynackRetrans => Target::TracePoint("tcp", "tcp_retransmit_synack"),
-            Hook::ConnectSys => Target::TracePoint("syscalls", "sys_exit_connect"),
             Hook::AcceptSys => Target::TracePoint("syscalls", "sys_exit_accept"),
             Hook::Accept4Sys => Target::TracePoint("syscalls", "sys_exit_accept4"),
         }
@@ -159,7 +155,7 @@ impl Hook {
     /// The [`sock_kind`] of the events this hook sends.
     pub fn kind(self) -> u8 {
         match self {
-            Hook::Connect4 | Hook::Connect6 | Hook::ConnectSys => sock_kind::CONNECT,
+            Hook::Connect4 | Hook::Connect6 => sock_kind::CONNECT,
             Hook::Accept | Hook::AcceptSys | Hook::Accept4Sys => sock_kind::ACCEPT,
             Hook::TwStart => sock_kind::TW_START,
             Hook::TwEnd => sock_kind::TW_END,
@@ -177,7 +173,7 @@ impl Hook {
             Hook::ResetRx => Some(tpformat::tcp_receive_reset()),
             Hook::SynRetrans => Some(tpformat::tcp_retransmit_skb()),
             Hook::SynackRetrans => Some(tpformat::tcp_retransmit_synack()),
-            Hook::ConnectSys | Hook::AcceptSys | Hook::Accept4Sys => Some(tpformat::sys_exit()),
+            Hook::AcceptSys | Hook::Accept4Sys => Some(tpformat::sys_exit()),
             _ => None,
         }
     }
@@ -300,6 +296,40 @@ impl Programs {
     /// The `sock:inet_sock_set_state` tracepoint alone (`--states` beside a
     /// packet capture).
     pub fn attach_state_hook(&mut self) -> Result<(), CaptureError> {
+        // The BTF tracepoint reads the socket with plain loads; the classic one
+        // needs a helper call per field. It needs kernel BTF and the offsets.
+        if let Err(btf_err) = self.attach_state_btf() {
+            self.attach_state_classic().map_err(|err| match err {
+                CaptureError::Program { what, err } => CaptureError::Program {
+                    what,
+                    err: format!("{err} (and tp_btf: {btf_err})"),
+                },
+                other => other,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// `tp_btf/inet_sock_set_state` (see tracer-ebpf/src/sock_btf.rs).
+    fn attach_state_btf(&mut self) -> Result<(), String> {
+        if self.offsets.is_err() {
+            return Err("kernel struct offsets unknown".into());
+        }
+        let btf = self.kernel_btf.as_ref().ok_or("no kernel BTF")?;
+        let chain = |e: aya::programs::ProgramError| super::chain(&e);
+        let prog: &mut BtfTracePoint = self
+            .ebpf
+            .program_mut(names::STATE_BTF_PROG)
+            .ok_or_else(|| format!("{} is missing from the object file", names::STATE_BTF_PROG))?
+            .try_into()
+            .map_err(chain)?;
+        prog.load("inet_sock_set_state", btf).map_err(chain)?;
+        prog.attach().map_err(chain)?;
+        Ok(())
+    }
+
+    /// The classic tracepoint `sock:inet_sock_set_state`.
+    fn attach_state_classic(&mut self) -> Result<(), CaptureError> {
         const WHAT: &str = "tracepoint sock:inet_sock_set_state";
         tpformat::check_running("sock", "inet_sock_set_state", &tpformat::inet_sock_set_state()).map_err(|e| {
             CaptureError::Program {
@@ -324,23 +354,20 @@ impl Programs {
     /// tracepoint (an error if it fails) and every [`Hook`]. A hook that
     /// cannot be loaded or attached (a kernel without the function, one that
     /// refuses fentry/fexit, another tracepoint layout) does not stop the
-    /// others. When fexit on connect or accept fails, the `syscalls:*`
-    /// fallbacks ([`Hook::FALLBACKS`]) are attached instead.
+    /// others. When fexit on accept fails, the `syscalls:*` fallbacks
+    /// ([`Hook::FALLBACKS`]) are attached instead. (Connect needs none: the
+    /// tracker takes the port from the socket's next event.)
     pub fn attach_state_hooks(&mut self) -> Result<StateHooks, CaptureError> {
         self.attach_state_hook()?;
         let mut out = StateHooks::default();
         for hook in Hook::ALL {
             self.attach_into(hook, &mut out);
         }
-        let failed = |k: u8| out.failed.iter().any(|f| f.hook.kind() == k);
-        let (connect, accept) = (failed(sock_kind::CONNECT), failed(sock_kind::ACCEPT));
-        for hook in Hook::FALLBACKS {
-            if (hook.kind() == sock_kind::CONNECT && connect) || (hook.kind() == sock_kind::ACCEPT && accept) {
+        if out.failed.iter().any(|f| f.hook.kind() == sock_kind::ACCEPT) {
+            for hook in Hook::FALLBACKS {
                 self.attach_into(hook, &mut out);
             }
         }
-        // Should only one of the two connect fexits fail, the fallback also
-        // reports the other family's connects: CONNECT may then come twice.
         Ok(out)
     }
 
