@@ -14,6 +14,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::IpAddr,
+    os::unix::fs::MetadataExt as _,
     path::PathBuf,
     process::Command,
     thread,
@@ -212,8 +213,13 @@ impl Scene {
     /// that every stdout line is a valid event; returns the events between
     /// the two namespaces.
     fn stop(&self, tracer: Bg) -> Result<(Finished, Vec<Event>)> {
+        self.stop_as(tracer, "tracer.out")
+    }
+
+    /// [`Scene::stop`], keeping the output in `file` of the test's directory.
+    fn stop_as(&self, tracer: Bg, file: &str) -> Result<(Finished, Vec<Event>)> {
         let f = tracer.interrupt(STOP)?;
-        std::fs::write(self.dir.join("tracer.out"), f.dump())?;
+        std::fs::write(self.dir.join(file), f.dump())?;
         f.expect_no_panic()?;
         f.expect_code(0)?;
         let all = parse_all(&f.stdout).context("tracer states --json stdout")?;
@@ -347,7 +353,9 @@ fn active_close() -> Result<()> {
     let server = sc.server("active", None)?;
     let client_ns = netns_inode(&sc.pair.client)?;
     let tracer = sc.tracer(&[])?;
-    let only_client = sc.tracer(&["--netns", &client_ns.to_string()])?;
+    // The root namespace too: the tracer's readiness probes run there.
+    let root_ns = std::fs::metadata("/proc/self/ns/net")?.ino();
+    let only_client = sc.tracer(&["--netns", &client_ns.to_string(), "--netns", &root_ns.to_string()])?;
     let client = sc.client("active", None)?;
     let client_pid = pid_of(&client);
     let client = client.finish(READY)?;
@@ -371,7 +379,7 @@ fn active_close() -> Result<()> {
         thread::sleep(Duration::from_millis(250));
     }
     let (_, ev) = sc.stop(tracer)?;
-    let (_, ev_client_ns) = sc.stop(only_client)?;
+    let (_, ev_client_ns) = sc.stop_as(only_client, "tracer-netns.out")?;
 
     let sport: u16 = client
         .stdout
@@ -450,10 +458,10 @@ fn active_close() -> Result<()> {
     );
     ensure!(l.handshake_ms.is_some(), "server handshake time missing: {}", life.raw);
 
-    // --netns: only the client's namespace, all of the client socket.
+    // --netns: only the client's namespace (no server socket), all of the client socket.
     ensure!(
         ev_client_ns.iter().all(|e| e.netns == client_ns),
-        "--netns {client_ns} let other namespaces through:\n{}",
+        "--netns {client_ns} --netns {root_ns} let the server's namespace through:\n{}",
         dump(&ev_client_ns.iter().collect::<Vec<_>>())
     );
     let c2 = only_socket(&ev_client_ns, sc.client_ip(), "client, --netns")?;
@@ -835,7 +843,7 @@ fn close_wait_leak() -> Result<()> {
         }
         thread::sleep(Duration::from_millis(250));
     }
-    let (_, ev) = sc.stop(json)?;
+    let (_, ev) = sc.stop_as(json, "tracer-json.out")?;
     let t = text.interrupt(STOP)?;
     std::fs::write(sc.dir.join("tracer-text.out"), t.dump())?;
     t.expect_code(0)?;
