@@ -559,11 +559,14 @@ impl<'a> Ctx<'a> {
     }
 
     /// A local port that names a service: listened on, or shared by several
-    /// connections (accepted sockets). Others are ephemeral client ports.
+    /// connections (accepted sockets whose listener is gone) outside the
+    /// ephemeral range (the kernel reuses an ephemeral port for connections
+    /// to different peers). Others are client ports.
     fn service_port(&self, netns: u32, port: u16) -> bool {
+        let ephemeral = self.sys.port_range().is_some_and(|(lo, hi)| (lo..=hi).contains(&port));
         port != 0
             && (self.listeners.contains_key(&(netns, port))
-                || self.port_use.get(&(netns, port)).is_some_and(|&n| n >= 2))
+                || (!ephemeral && self.port_use.get(&(netns, port)).is_some_and(|&n| n >= 2)))
     }
 
     /// The sockets in `st`, per (netns, process, service port).
@@ -721,17 +724,13 @@ impl<'a> Ctx<'a> {
                 continue;
             }
             let severity = cfg.severity(state::CLOSE_WAIT, n).unwrap_or(Severity::Warning);
-            let peer = if g.port.is_none() {
-                busiest_remote(&g.socks)
-            } else {
-                None
-            };
+            let peer = if g.port.is_none() { busiest_peer(&g.socks) } else { None };
             let mut summary = format!("{n} {} in CLOSE_WAIT", plural(n, "socket", "sockets"));
             if let Some(a) = oldest {
                 summary.push_str(&format!(", oldest {}", fmt_secs(a)));
             }
-            if let Some((r, k)) = peer {
-                summary.push_str(&format!(", {k} of them to {r}"));
+            if let Some(p) = peer {
+                summary.push_str(&format!(", most to {}", p.text()));
             }
             summary.push_str(": the peer closed these connections but the application never calls close() on them");
             let who = g
@@ -739,7 +738,7 @@ impl<'a> Ctx<'a> {
                 .as_ref()
                 .map_or_else(|| "the owning process".to_string(), |o| o.comm.to_string());
             let advice = format!(
-                "fix {who} to close() each socket once read() returns 0 (end of file) and on every error path; \
+                "make {who} close() each socket once read() returns 0 (end of file) and on every error path; \
                  no kernel timer ends CLOSE_WAIT (only SO_KEEPALIVE probes, after net.ipv4.tcp_keepalive_time, \
                  reset connections whose peer is gone), so restarting {who} is the only relief until then"
             );
@@ -756,7 +755,7 @@ impl<'a> Ctx<'a> {
                 severity,
                 g.owner.as_ref(),
                 g.port,
-                peer.map(|p| p.0),
+                peer.and_then(Peer::endpoint),
                 n,
                 oldest,
                 summary,
@@ -830,12 +829,12 @@ impl<'a> Ctx<'a> {
                 "{n} half-open {} (SYN received, handshake not completed) on port {port}",
                 plural(n, "connection", "connections")
             );
-            if let Some((ip, k)) = busiest(&sources) {
-                summary.push_str(&format!(
-                    " from {} {}, most from {ip} ({k})",
-                    sources.len(),
-                    plural(sources.len() as u64, "source", "sources")
-                ));
+            if !sources.is_empty() {
+                let m = sources.len() as u64;
+                summary.push_str(&format!(" from {m} {}", plural(m, "source", "sources")));
+            }
+            if let Some((ip, k)) = busiest(&sources).filter(|&(_, k)| k >= 2) {
+                summary.push_str(&format!(", most from {ip} ({k})"));
             }
             if let Some(l) = limit {
                 summary.push_str(&format!(", against a SYN queue of at most {l}"));
@@ -847,7 +846,7 @@ impl<'a> Ctx<'a> {
                 fmt_secs(cfg.window_ns)
             ));
             let advice = match cookies {
-                Some(1 | 2) => "SYN cookies are on, so the queue overflowing costs no connections: lower \
+                Some(1 | 2) => "SYN cookies are on, so clients still get through when the queue overflows: lower \
                      net.ipv4.tcp_synack_retries (e.g. 2) to drop half-open connections sooner, raise \
                      net.ipv4.tcp_max_syn_backlog, net.core.somaxconn and the listen() backlog, and filter the \
                      flooding sources upstream"
@@ -904,16 +903,16 @@ impl<'a> Ctx<'a> {
             }
             // Local ports to one peer: each TIME_WAIT socket holds its
             // ephemeral port for that peer for 60 s.
-            let peer = busiest_remote(&socks);
+            let peer = busiest_peer(&socks);
             let mut ports_used = None;
-            if let (Some((lo, hi)), Some((r, _))) = (range, peer) {
+            if let (Some((lo, hi)), Some(r)) = (range, peer.and_then(Peer::endpoint)) {
                 let k = socks
                     .iter()
                     .filter(|s| SocketAddr::new(s.tuple.dst, s.tuple.dport) == r && (lo..=hi).contains(&s.tuple.sport))
                     .count() as u64;
                 let size = range_size(lo, hi);
                 if size > 0 {
-                    ports_used = Some((k, size));
+                    ports_used = Some((k, size)).filter(|_| k * 10 >= size);
                     if k as f64 >= size as f64 * cfg.time_wait_critical_ratio {
                         sev = Some(Severity::Critical);
                     } else if k as f64 >= size as f64 * cfg.time_wait_warn_ratio {
@@ -930,8 +929,8 @@ impl<'a> Ctx<'a> {
             if let (Some(r), Some(b)) = (share, buckets) {
                 summary.push_str(&format!(", {:.0}% of net.ipv4.tcp_max_tw_buckets={b}", r * 100.0));
             }
-            if let Some((r, k)) = peer {
-                summary.push_str(&format!(", most to {r} ({k})"));
+            if let Some(p) = peer {
+                summary.push_str(&format!(", most to {}", p.text()));
             }
             if let Some((k, size)) = ports_used {
                 summary.push_str(&format!(", holding {k} of the {size} local ports for it"));
@@ -962,7 +961,7 @@ impl<'a> Ctx<'a> {
                 severity,
                 owner.as_ref(),
                 port,
-                peer.map(|p| p.0),
+                peer.and_then(Peer::endpoint),
                 n,
                 socks.iter().filter_map(|s| self.age_ns(s)).max(),
                 summary,
@@ -989,7 +988,7 @@ impl<'a> Ctx<'a> {
                 sev = sev.max(Some(Severity::Warning));
             }
             let Some(severity) = sev else { continue };
-            let peer = busiest_remote(&g.socks);
+            let peer = busiest_peer(&g.socks);
             let timeout = fin_timeout.map_or_else(|| "tcp_fin_timeout".to_string(), |t| format!("{t} s"));
             let mut summary = if lingering > 0 {
                 format!(
@@ -1006,8 +1005,8 @@ impl<'a> Ctx<'a> {
             if let Some(a) = oldest {
                 summary.push_str(&format!("; oldest {}", fmt_secs(a)));
             }
-            if let Some((r, k)) = peer {
-                summary.push_str(&format!("; most to {r} ({k})"));
+            if let Some(p) = peer {
+                summary.push_str(&format!("; most to {}", p.text()));
             }
             let advice = "make the peer close its side after reading end of file, close() (not only shutdown()) \
                           here so the kernel reaps the socket after net.ipv4.tcp_fin_timeout, and lower \
@@ -1026,7 +1025,7 @@ impl<'a> Ctx<'a> {
                 severity,
                 g.owner.as_ref(),
                 g.port,
-                peer.map(|p| p.0),
+                peer.and_then(Peer::endpoint),
                 n,
                 oldest,
                 summary,
@@ -1048,7 +1047,7 @@ impl<'a> Ctx<'a> {
                 sev = sev.max(Some(Severity::Warning));
             }
             let Some(severity) = sev else { continue };
-            let peer = busiest_remote(&g.socks);
+            let peer = busiest_peer(&g.socks);
             let mut summary = if stuck > 0 {
                 format!(
                     "{stuck} of {n} sockets in FIN_WAIT1 for more than {}",
@@ -1060,8 +1059,8 @@ impl<'a> Ctx<'a> {
             if let Some(a) = oldest {
                 summary.push_str(&format!(" (oldest {})", fmt_secs(a)));
             }
-            if let Some((r, k)) = peer {
-                summary.push_str(&format!(", most to {r} ({k})"));
+            if let Some(p) = peer {
+                summary.push_str(&format!(", most to {}", p.text()));
             }
             summary.push_str(
                 ": the FIN sent is not acknowledged, so the peer is unreachable or not reading (zero window)",
@@ -1083,7 +1082,7 @@ impl<'a> Ctx<'a> {
                 severity,
                 g.owner.as_ref(),
                 g.port,
-                peer.map(|p| p.0),
+                peer.and_then(Peer::endpoint),
                 n,
                 oldest,
                 summary,
@@ -1253,7 +1252,7 @@ impl<'a> Ctx<'a> {
                     severity,
                     owner.as_ref(),
                     None,
-                    busiest_remote(&socks).map(|p| p.0),
+                    busiest_peer(&socks).and_then(Peer::endpoint),
                     n,
                     socks.iter().filter_map(|s| self.age_ns(s)).max(),
                     summary,
@@ -1335,12 +1334,46 @@ fn busiest<K: Ord + Copy>(m: &HashMap<K, u64>) -> Option<(K, u64)> {
         .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
 }
 
-fn busiest_remote(socks: &[&SocketInfo]) -> Option<(SocketAddr, u64)> {
-    let mut m = HashMap::new();
-    for s in socks {
-        *m.entry(SocketAddr::new(s.tuple.dst, s.tuple.dport)).or_insert(0) += 1;
+/// The peer most of a set of sockets talk to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Peer {
+    /// One address and port (several sockets share it, or there is one socket).
+    Endpoint(SocketAddr, u64),
+    /// One host, on varying ports (the clients of a server).
+    Host(IpAddr, u64),
+}
+
+impl Peer {
+    fn endpoint(self) -> Option<SocketAddr> {
+        match self {
+            Self::Endpoint(a, _) => Some(a),
+            Self::Host(..) => None,
+        }
     }
-    busiest(&m)
+
+    /// `10.0.0.7:80 (410)`, `10.0.0.1 (20)`.
+    fn text(self) -> String {
+        match self {
+            Self::Endpoint(a, k) => format!("{a} ({k})"),
+            Self::Host(a, k) => format!("{a} ({k})"),
+        }
+    }
+}
+
+/// The busiest peer endpoint, else the busiest peer host; None when every
+/// socket talks to a different host (naming one would say nothing).
+fn busiest_peer(socks: &[&SocketInfo]) -> Option<Peer> {
+    let mut ends = HashMap::new();
+    let mut hosts = HashMap::new();
+    for s in socks {
+        *ends.entry(SocketAddr::new(s.tuple.dst, s.tuple.dport)).or_insert(0) += 1;
+        *hosts.entry(s.tuple.dst).or_insert(0) += 1;
+    }
+    match (busiest(&ends), busiest(&hosts)) {
+        (Some((a, k)), _) if k >= 2 || socks.len() == 1 => Some(Peer::Endpoint(a, k)),
+        (_, Some((h, k))) if k >= 2 => Some(Peer::Host(h, k)),
+        _ => None,
+    }
 }
 
 fn busiest_port(socks: &[&SocketInfo]) -> Option<(u16, u64)> {
@@ -1485,7 +1518,7 @@ mod tests {
         assert!(line.starts_with("ALERT warning CLOSE_WAIT leak | python3 (pid 812), local port 80, netns 4026532290 | 25 sockets in CLOSE_WAIT: "), "{line}");
         assert!(line.contains("never calls close()"), "{line}");
         assert!(line.contains("net.ipv4.tcp_keepalive_time=7200 "), "{line}");
-        assert!(line.contains("| fix: fix python3 to close()"), "{line}");
+        assert!(line.contains("| fix: make python3 close()"), "{line}");
         assert!(!line.contains('\n'));
     }
 
@@ -1524,6 +1557,32 @@ mod tests {
             "{}",
             a.line()
         );
+    }
+
+    #[test]
+    fn ephemeral_ports_reused_for_other_peers_do_not_split_a_client() {
+        // The kernel hands out the same ephemeral port for different peers:
+        // still one client, one group.
+        let socks: Vec<SocketInfo> = (0..6)
+            .map(|i| {
+                sock(
+                    state::CLOSE_WAIT,
+                    40000 + i / 2,
+                    ip(20 + i as u8),
+                    443,
+                    owner(77, "client"),
+                    None,
+                )
+            })
+            .collect();
+        let alerts = run(&socks, &[], &sysctls());
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        assert_eq!((alerts[0].local_port, alerts[0].count), (None, 6));
+        // Outside the ephemeral range, a shared port is a service's.
+        let socks: Vec<SocketInfo> = (0..6)
+            .map(|i| sock(state::CLOSE_WAIT, 8443, ip(20 + i as u8), 50000, owner(78, "srv"), None))
+            .collect();
+        assert_eq!(run(&socks, &[], &sysctls())[0].local_port, Some(8443));
     }
 
     #[test]
@@ -1576,6 +1635,7 @@ mod tests {
         );
         assert!(line.contains("120 half-open connections"), "{line}");
         assert!(line.contains("from 120 sources"), "{line}");
+        assert!(!line.contains("most from"), "{line}");
         assert!(line.contains("SYN queue of at most 128"), "{line}");
         assert!(
             line.contains("net.ipv4.tcp_max_syn_backlog=2048 net.ipv4.tcp_syncookies=1 net.ipv4.tcp_synack_retries=5 (half-open kept 63 s) net.core.somaxconn=128"),
@@ -1682,6 +1742,28 @@ mod tests {
             (alerts.len(), alerts[0].kind, alerts[0].severity),
             (1, AlertKind::TimeWaitBuckets, Severity::Warning)
         );
+    }
+
+    #[test]
+    fn busiest_peer_is_named_only_when_it_stands_out() {
+        let mut sys = sysctls();
+        sys.set(Sysctl::TcpMaxTwBuckets, "22");
+        // Server-side TIME_WAIT: one client host, a new port each time.
+        let mut socks = vec![listener(8080, owner(9, "srv"))];
+        socks.extend(accepted(20, state::TIME_WAIT, 8080, None, None));
+        let alerts = run(&socks, &[], &sys);
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        let a = &alerts[0];
+        assert_eq!((a.remote, a.local_port, a.pid), (None, Some(8080), Some(9)));
+        assert!(a.summary.contains(", most to 10.0.0.1 (20);"), "{}", a.summary);
+        assert!(!a.summary.contains("local ports for it"), "{}", a.summary);
+        // Every socket to a different host: no busiest peer.
+        let spread: Vec<SocketInfo> = (0..20)
+            .map(|i| sock(state::TIME_WAIT, 8080, ip(100 + i as u8), 40000, None, None))
+            .collect();
+        let a = &run(&spread, &[], &sys)[0];
+        assert!(!a.summary.contains("most to"), "{}", a.summary);
+        assert_eq!(a.remote, None);
     }
 
     #[test]
