@@ -150,10 +150,11 @@ fn addr_port(s: &str) -> Option<(String, u16)> {
     Some((a.to_owned(), p.parse().ok()?))
 }
 
-/// Parses `TIME tcp-state IP SRC.SPORT > DST.DPORT: OLD -> NEW`.
+/// Parses `TIME tcp-state IP SRC.SPORT > DST.DPORT: OLD -> NEW` (what
+/// follows NEW: `(derived)`, time in OLD, owner, netns, is not read).
 pub fn parse_state_line(line: &str) -> Option<StateLine> {
     let f: Vec<&str> = line.split_whitespace().collect();
-    if f.len() != 9 || f[1] != "tcp-state" || f[4] != ">" || f[7] != "->" {
+    if f.len() < 9 || f[1] != "tcp-state" || f[4] != ">" || f[7] != "->" {
         return None;
     }
     parse_ts(f[0])?;

@@ -26,7 +26,11 @@ use crate::{
     },
     pcap::write::{PcapSink, WriteError},
     print::{PrintOptions, Printer},
-    states,
+    states::{
+        format,
+        model::Transition,
+        tracker::{Tracker, monotonic_ns},
+    },
 };
 
 /// How often the rings are drained when no forced wakeup arrives. Records are
@@ -190,6 +194,14 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
         limit: cfg.count,
         flush_each,
         pending: Vec::new(),
+        tracker: {
+            // One line per tracepoint event: no derived TIME_WAIT here.
+            let mut t = Tracker::new();
+            t.set_derive_timewait(false);
+            t
+        },
+        transitions: Vec::new(),
+        prefix: Vec::new(),
     };
 
     let name = if any {
@@ -282,6 +294,11 @@ struct Sink<'a> {
     flush_each: bool,
     /// State events drained but not yet printed, oldest first (only filled with --states).
     pending: Vec<SockEvent>,
+    /// Owners, times in the old state, derived TIME_WAIT, lifetimes of --states lines.
+    tracker: Tracker,
+    transitions: Vec<Transition>,
+    /// Reused buffer for the timestamp of state lines.
+    prefix: Vec<u8>,
 }
 
 impl Sink<'_> {
@@ -316,6 +333,9 @@ impl Sink<'_> {
         }
         if !reached {
             self.states_until(None)?;
+            // CLOSE -> SYN_SENT lines still waiting for their source port.
+            self.tracker.tick(monotonic_ns(), &mut self.transitions);
+            self.print_transitions()?;
         }
         self.out.flush().map_err(LiveError::Stdout)?;
         if let Some(p) = self.pcap.as_mut() {
@@ -337,10 +357,19 @@ impl Sink<'_> {
             return Ok(());
         }
         for ev in self.pending.drain(..n) {
+            self.tracker.apply(&ev, &mut self.transitions);
+        }
+        self.print_transitions()
+    }
+
+    /// Prints the transitions the tracker made visible.
+    fn print_transitions(&mut self) -> Result<(), LiveError> {
+        for t in self.transitions.drain(..) {
             self.line.clear();
-            let ts = self.clock.to_wall(ev.ts_ns);
-            self.printer.write_timestamp(&mut self.line, ts);
-            states::write_transition(&mut self.line, &ev);
+            self.prefix.clear();
+            let ts = self.clock.to_wall(t.ts_ns);
+            self.printer.write_timestamp(&mut self.prefix, ts);
+            format::write_text(&mut self.line, &self.prefix, &t);
             self.out.write_all(&self.line).map_err(LiveError::Stdout)?;
         }
         Ok(())
@@ -373,6 +402,8 @@ impl Sink<'_> {
     }
 
     fn finish(&mut self) -> Result<(), LiveError> {
+        self.tracker.flush_held(&mut self.transitions);
+        self.print_transitions()?;
         self.out.flush().map_err(LiveError::Stdout)?;
         if let Some(p) = self.pcap.as_mut() {
             p.flush()?;

@@ -35,8 +35,12 @@ const AF_INET6: u8 = 10;
 const MS: f64 = 1e6;
 
 /// How long a CLOSE → SYN_SENT line waits for the source port (CONNECT, or
-/// any later event of the socket) before it is printed with port 0.
-pub const HOLD_NS: u64 = 200_000_000;
+/// any later event of the socket) before it is printed with port 0. CONNECT
+/// comes within microseconds from fexit `tcp_v*_connect`; where only the
+/// `syscalls:sys_exit_connect` fallback exists, a blocking connect to a port
+/// that drops SYNs says nothing until its first SYN retransmission, 1 s
+/// (TCP_TIMEOUT_INIT) after the SYN: the line waits a little longer than that.
+pub const HOLD_NS: u64 = 1_500_000_000;
 /// Linux's TIME_WAIT length (TCP_TIMEWAIT_LEN, 2MSL): derived timewait
 /// entries end after it.
 pub const TIME_WAIT_NS: u64 = 60_000_000_000;
@@ -219,6 +223,9 @@ pub struct Tracker {
     /// Whether the kernel reports timewait sockets (TW_START): None = not
     /// known yet, decided by the first TW_START.
     kernel_timewait: Option<bool>,
+    /// Whether FIN_WAIT2/CLOSING → CLOSE may be shown as entering TIME_WAIT
+    /// when the kernel does not report timewait sockets.
+    derive_timewait: bool,
     /// Keys of derived timewait entries (below any kernel address).
     next_synthetic: u64,
     /// Derived timewait entries in order of their start: (since, key).
@@ -322,6 +329,7 @@ impl Tracker {
             entered: [0; STATES],
             owners: Map::default(),
             kernel_timewait: None,
+            derive_timewait: true,
             next_synthetic: 1,
             derived_tw: VecDeque::new(),
             last_sweep: 0,
@@ -334,6 +342,13 @@ impl Tracker {
     /// FIN_WAIT2/CLOSING → CLOSE without a RST is taken as entering TIME_WAIT.
     pub fn set_kernel_timewait(&mut self, reported: bool) {
         self.kernel_timewait = Some(reported);
+    }
+
+    /// Without timewait events, show FIN_WAIT2/CLOSING → CLOSE as the kernel
+    /// reports it instead of deriving TIME_WAIT (`--states` beside a packet
+    /// capture, where the lines follow the tracepoint one for one).
+    pub fn set_derive_timewait(&mut self, derive: bool) {
+        self.derive_timewait = derive;
     }
 
     /// Loads the sockets of the kernel's table (taken at start, with owners),
@@ -703,7 +718,7 @@ impl Tracker {
         if self.conns.get(&sk).is_some_and(|c| c.held.is_some()) {
             self.release(sk, Some(tuple), out);
         }
-        let derive_tw = self.kernel_timewait != Some(true);
+        let derive_tw = self.derive_timewait && self.kernel_timewait != Some(true);
         let Some(c) = self.conns.get_mut(&sk) else { return };
         c.last_ns = ts;
         if tuple.sport != 0 || c.tuple.sport == 0 && c.tuple.dport == 0 {
@@ -1408,9 +1423,9 @@ mod tests {
         e.oldstate = CLOSE;
         e.newstate = SYN_SENT;
         tr.apply(&e, &mut out);
-        tr.tick(150 * MSEC, &mut out);
+        tr.tick(HOLD_NS - 1, &mut out);
         assert!(out.is_empty());
-        tr.tick(200 * MSEC, &mut out);
+        tr.tick(HOLD_NS, &mut out);
         assert_eq!(names(&out), ["0 CLOSE -> SYN_SENT"]);
         assert_eq!(owner_pids(&out), [Some(100)]);
         // Without CONNECT (packet mode: the tracepoint only) the next state gives the port.
@@ -1426,6 +1441,19 @@ mod tests {
         );
         tr.tick(5000 * MSEC, &mut out);
         assert_eq!(out.len(), 2);
+        // A SYN to a port that drops it: the first retransmission tells the port.
+        out.clear();
+        let mut e = ev(sock_kind::STATE, 6000, CLIENT + 64, 0, 81, 100, "curl");
+        e.oldstate = CLOSE;
+        e.newstate = SYN_SENT;
+        tr.apply(&e, &mut out);
+        tr.tick(6900 * MSEC, &mut out);
+        tr.apply(
+            &ev(sock_kind::SYN_RETRANS, 7000, CLIENT + 64, 40005, 81, 0, ""),
+            &mut out,
+        );
+        assert_eq!(names(&out), ["40005 CLOSE -> SYN_SENT"]);
+        assert_eq!(owner_pids(&out), [Some(100)]);
     }
 
     #[test]
@@ -1458,6 +1486,17 @@ mod tests {
         tr.apply(&ev(sock_kind::RESET_RX, 70_004, CLIENT, 40001, 80, 0, ""), &mut out);
         tr.apply(&st(70_004, CLIENT, 40001, 80, FIN_WAIT2, CLOSE), &mut out);
         assert_eq!(names(&out).last().unwrap(), "40001 FIN_WAIT2 -> CLOSE");
+        assert!(tr.is_empty());
+        // Not derived at all when asked so.
+        out.clear();
+        tr.set_derive_timewait(false);
+        connect(&mut tr, &mut out, 80_000, CLIENT, 40002);
+        tr.apply(&st(80_001, CLIENT, 40002, 80, SYN_SENT, ESTABLISHED), &mut out);
+        tr.apply(&st(80_002, CLIENT, 40002, 80, ESTABLISHED, FIN_WAIT1), &mut out);
+        tr.apply(&st(80_003, CLIENT, 40002, 80, FIN_WAIT1, FIN_WAIT2), &mut out);
+        tr.apply(&st(80_004, CLIENT, 40002, 80, FIN_WAIT2, CLOSE), &mut out);
+        assert_eq!(names(&out).last().unwrap(), "40002 FIN_WAIT2 -> CLOSE");
+        assert_eq!(out.last().unwrap().lifetime.as_ref().unwrap().closed_by, Closer::Local);
         assert!(tr.is_empty());
     }
 
