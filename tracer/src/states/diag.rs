@@ -936,8 +936,8 @@ impl<'a> Ctx<'a> {
                 summary.push_str(&format!(", holding {k} of the {size} local ports for it"));
             }
             summary.push_str(&format!(
-                "; each stays 2MSL = {TIME_WAIT_SECS} s (fixed in Linux), and beyond tcp_max_tw_buckets the kernel \
-                 drops TIME_WAIT early (\"time wait bucket table overflow\")"
+                "; each stays 2MSL = {TIME_WAIT_SECS} s (fixed in Linux), and beyond tcp_max_tw_buckets closing \
+                 sockets skip TIME_WAIT (\"time wait bucket table overflow\")"
             ));
             let reuse = if self.sys.int(Sysctl::TcpTwReuse) == Some(1) {
                 ""
