@@ -4,6 +4,7 @@
 pub mod diag;
 pub mod format;
 pub mod model;
+pub mod namespaces;
 pub mod owners;
 pub mod run;
 pub mod seed;

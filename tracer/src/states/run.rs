@@ -19,7 +19,7 @@ use super::{
     diag::{self, AlertKey, DiagConfig},
     format,
     model::Transition,
-    seed,
+    namespaces,
     sysctl::SysctlCache,
     tracker::{Tracker, monotonic_ns},
 };
@@ -142,18 +142,20 @@ pub async fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<States
     let mut tracker = Tracker::new();
     // Seed before attaching: a socket that changes state meanwhile is then
     // named by its event (the event wins over the seed).
-    match seed::snapshot() {
-        Ok(sockets) => {
-            let n = sockets.len();
-            tracker.seed(sockets);
-            let ns = seed::current_netns().map_or_else(|_| "?".to_owned(), |n| n.to_string());
-            note(&format!(
-                "seeded {n} sockets of netns {ns} from the kernel's socket table"
-            ));
-        }
-        Err(e) => note(&format!(
-            "warning: socket table not read ({e}): sockets open before the start have no owner"
-        )),
+    // Every namespace: the tracepoint sees them all, and a child socket takes
+    // its owner from a listener that may predate the start.
+    let (sockets, failed) = namespaces::snapshot_all();
+    let spaces: std::collections::HashSet<u32> = sockets.iter().map(|s| s.netns).collect();
+    note(&format!(
+        "seeded {} sockets of {} network namespaces from the kernel's socket tables",
+        sockets.len(),
+        spaces.len()
+    ));
+    tracker.seed(sockets);
+    for (ns, e) in failed {
+        note(&format!(
+            "warning: socket table of netns {ns} not read ({e}): its sockets open before the start have no owner"
+        ));
     }
     let hooks = programs.attach_state_hooks()?;
     for f in &hooks.failed {

@@ -85,7 +85,13 @@ pub fn snapshot() -> Result<Vec<SocketInfo>, SeedError> {
 
 /// Every TCP socket of the current network namespace, without owners.
 pub fn dump() -> Result<Vec<SocketInfo>, SeedError> {
-    let netns = current_netns().map_err(SeedError::Netns)?;
+    dump_as(current_netns().map_err(SeedError::Netns)?)
+}
+
+/// Every TCP socket of the calling thread's network namespace, labelled
+/// `netns` (a thread that entered another namespace with setns(2) knows its
+/// inode; /proc/self names the thread group's).
+pub fn dump_as(netns: u32) -> Result<Vec<SocketInfo>, SeedError> {
     let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(SeedError::Socket)?;
     socket.bind_auto().map_err(SeedError::Socket)?;
     socket.connect(&SocketAddr::new(0, 0)).map_err(SeedError::Socket)?;
