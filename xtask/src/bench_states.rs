@@ -7,8 +7,8 @@
 //! - the tracer's CPU: the CPU time of all its threads (/proc/PID/task/*/schedstat, ns) from
 //!   just before the workload starts until its events have been read (the workload's end plus
 //!   a settling pause), plus its BPF programs' run time over the same span (run_time_ns of the
-//!   programs named `tracer_*` that the tracer process holds, from `bpftool prog show -j` with
-//!   kernel.bpf_stats_enabled = 1, restored afterwards);
+//!   programs named `tracer_*` that the tracer process holds — ids from /proc/PID/fdinfo —
+//!   from `bpftool prog show -j` with kernel.bpf_stats_enabled = 1, restored afterwards);
 //! - the workload's CPU: user + sys of the churn process (wait4's rusage);
 //! - the events lost: the tracer's exit summary (`N state events seen, M dropped by kernel`).
 //!
@@ -16,7 +16,7 @@
 //! tracer CPU + BPF run time under 5 % of the connections' CPU.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     fs,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -69,6 +69,8 @@ struct Run {
     tracer_cpu: Duration,
     /// Its BPF programs' run time over the same span.
     bpf: Duration,
+    /// By program name: (run time ns, runs) over the same span.
+    progs: BTreeMap<String, (u64, u64)>,
     /// (seen, dropped) from the exit summary.
     events: Option<(u64, u64)>,
     /// The tracer's own rusage over its whole life (start-up and exit included).
@@ -125,8 +127,33 @@ fn threads_cpu_ns(pid: u32) -> Result<u64> {
     Ok(total)
 }
 
-/// run_time_ns of each BPF program named `tracer_*` held by process `pid`, by program id.
-fn bpf_run_time(pid: u32) -> Result<BTreeMap<u64, (String, u64)>> {
+/// The BPF programs process `pid` holds (program and link descriptors, from
+/// /proc/PID/fdinfo: `prog_id:`), and how many of its descriptors are links.
+fn held_programs(pid: u32) -> Result<(BTreeSet<u64>, usize)> {
+    let dir = format!("/proc/{pid}/fdinfo");
+    let mut ids = BTreeSet::new();
+    let mut links = 0;
+    for f in fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
+        // A descriptor may be closed between the listing and the read.
+        let Ok(info) = fs::read_to_string(f?.path()) else {
+            continue;
+        };
+        let id = info
+            .lines()
+            .find_map(|l| l.strip_prefix("prog_id:"))
+            .and_then(|v| v.trim().parse().ok());
+        if let Some(id) = id {
+            ids.insert(id);
+            links += usize::from(info.lines().any(|l| l.starts_with("link_type:")));
+        }
+    }
+    Ok((ids, links))
+}
+
+/// (name, run_time_ns, run_cnt) of each BPF program named `tracer_*` that process `pid` holds,
+/// by program id (`bpftool prog show -j`).
+fn bpf_run_time(pid: u32) -> Result<BTreeMap<u64, (String, u64, u64)>> {
+    let (held, _) = held_programs(pid)?;
     let out = cmd::output(
         "bpftool prog show -j",
         Command::new("bpftool").args(["prog", "show", "-j"]),
@@ -135,16 +162,13 @@ fn bpf_run_time(pid: u32) -> Result<BTreeMap<u64, (String, u64)>> {
     let mut m = BTreeMap::new();
     for p in progs.as_array().context("bpftool prog show -j: not an array")? {
         let name = p.get("name").and_then(|n| n.as_str()).unwrap_or("");
-        let ours = p.get("pids").and_then(|v| v.as_array()).is_some_and(|a| {
-            a.iter()
-                .any(|x| x.get("pid").and_then(serde_json::Value::as_u64) == Some(pid.into()))
-        });
-        if !name.starts_with("tracer_") || !ours {
+        let id = p.get("id").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        if !name.starts_with("tracer_") || !held.contains(&id) {
             continue;
         }
-        let id = p.get("id").and_then(serde_json::Value::as_u64).unwrap_or(0);
         let ns = p.get("run_time_ns").and_then(serde_json::Value::as_u64).unwrap_or(0);
-        m.insert(id, (name.to_owned(), ns));
+        let cnt = p.get("run_cnt").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        m.insert(id, (name.to_owned(), ns, cnt));
     }
     Ok(m)
 }
@@ -189,7 +213,7 @@ impl Tracer {
             stderr: stderr.to_owned(),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
-        // Ready: its programs are in the kernel (held by its pid) and stderr says it runs.
+        // Ready: its programs are attached (it holds BPF links) and stderr says it runs.
         loop {
             if let Some(st) = t.child.as_mut().and_then(|c| c.try_wait().transpose()).transpose()? {
                 bail!(
@@ -197,15 +221,14 @@ impl Tracer {
                     fs::read_to_string(stderr).unwrap_or_default()
                 );
             }
-            let progs = bpf_run_time(t.pid())?;
+            let (_, links) = held_programs(t.pid())?;
             let said = fs::metadata(stderr).is_ok_and(|m| m.len() > 0);
-            if !progs.is_empty() && said {
+            if links > 0 && said {
                 break;
             }
             if Instant::now() > deadline {
                 bail!(
-                    "tracer states not ready after 30 s ({} programs; stderr: {:?})",
-                    progs.len(),
+                    "tracer states not ready after 30 s ({links} BPF links; stderr: {:?})",
                     fs::read_to_string(stderr).unwrap_or_default()
                 );
             }
@@ -275,6 +298,7 @@ fn one_run(bin: &Path, dir: &Path, mode: Mode, n: usize) -> Result<Run> {
             workload_cpu: e.user + e.sys,
             tracer_cpu: Duration::ZERO,
             bpf: Duration::ZERO,
+            progs: BTreeMap::new(),
             events: None,
             tracer_total_cpu: Duration::ZERO,
             output_bytes: 0,
@@ -291,10 +315,14 @@ fn one_run(bin: &Path, dir: &Path, mode: Mode, n: usize) -> Result<Run> {
     thread::sleep(SETTLE);
     let (cpu1, bpf1) = (threads_cpu_ns(pid)?, bpf_run_time(pid)?);
     let (total, err) = tracer.stop()?;
-    let bpf_ns: u64 = bpf1
-        .iter()
-        .map(|(id, (_, ns))| ns.saturating_sub(bpf0.get(id).map_or(0, |p| p.1)))
-        .sum();
+    let mut progs: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for (id, (name, ns, cnt)) in &bpf1 {
+        let (ns0, cnt0) = bpf0.get(id).map_or((0, 0), |p| (p.1, p.2));
+        let e = progs.entry(name.clone()).or_default();
+        e.0 += ns.saturating_sub(ns0);
+        e.1 += cnt.saturating_sub(cnt0);
+    }
+    let bpf_ns: u64 = progs.values().map(|p| p.0).sum();
     let events = tracer_tests::states_json::summary(&err);
     if events.is_none() {
         bail!("no 'N state events seen, M dropped by kernel' in the tracer's stderr: {err}");
@@ -304,6 +332,7 @@ fn one_run(bin: &Path, dir: &Path, mode: Mode, n: usize) -> Result<Run> {
         workload_cpu: e.user + e.sys,
         tracer_cpu: Duration::from_nanos(cpu1.saturating_sub(cpu0)),
         bpf: Duration::from_nanos(bpf_ns),
+        progs,
         events,
         tracer_total_cpu: total,
         output_bytes: if mode == Mode::JsonFile {
@@ -424,6 +453,26 @@ pub fn run(bin: &Path) -> Result<()> {
                 }
             );
         }
+    }
+    // Where the BPF time goes: each program's runs and cost, over all runs with the tracer.
+    let mut by_prog: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    let mut conns = 0;
+    for r in runs.iter().filter(|(k, _)| **k != 0).flat_map(|(_, v)| v) {
+        conns += CONNECTIONS;
+        for (name, (ns, cnt)) in &r.progs {
+            let e = by_prog.entry(name).or_default();
+            e.0 += ns;
+            e.1 += cnt;
+        }
+    }
+    println!("BPF programs (all runs with the tracer): runs per connection, ns per run, ns per connection");
+    for (name, (ns, cnt)) in &by_prog {
+        println!(
+            "  {name:<24} {:>8.2} {:>8.0} {:>8.0}",
+            *cnt as f64 / conns.max(1) as f64,
+            *ns as f64 / (*cnt).max(1) as f64,
+            *ns as f64 / conns.max(1) as f64
+        );
     }
     let worst = runs
         .iter()
