@@ -2,7 +2,9 @@
 //! connection-churn workload (`cargo xtask churn`: short loopback connections, as fast as they
 //! go) runs, and whether it loses events.
 //!
-//! Rounds alternate: the workload alone, with `tracer states > /dev/null`, with
+//! Each run of the workload has a fresh network namespace of its own (loopback only); the
+//! tracer runs in the root namespace and sees every namespace, unfiltered. Rounds alternate:
+//! the workload alone, with `tracer states > /dev/null`, with
 //! `tracer states --json > FILE`. For a run with the tracer:
 //! - the tracer's CPU: the CPU time of all its threads (/proc/PID/task/*/schedstat, ns) from
 //!   just before the workload starts until its events have been read (the workload's end plus
@@ -273,9 +275,36 @@ impl Tracer {
     }
 }
 
+/// A network namespace of its own for one run of the workload (only `lo`, up), deleted when
+/// dropped: its TIME_WAIT sockets (one per connection, 60 s each) go with it instead of
+/// piling up towards the host's tcp_max_tw_buckets.
+struct RunNetns(String);
+
+impl RunNetns {
+    fn new() -> Result<RunNetns> {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ns = RunNetns(format!("trbench-{}-{n}", std::process::id()));
+        cmd::status("ip netns add", Command::new("ip").args(["netns", "add", &ns.0]))?;
+        cmd::status(
+            "ip link set lo up",
+            Command::new("ip").args(["-n", &ns.0, "link", "set", "lo", "up"]),
+        )?;
+        Ok(ns)
+    }
+}
+
+impl Drop for RunNetns {
+    fn drop(&mut self) {
+        tracer_tests::netns::delete_netns(&self.0);
+    }
+}
+
 fn churn(n: usize) -> Result<child::Ended> {
     let exe = std::env::current_exe().context("xtask's own path")?;
-    let mut c = Command::new(exe);
+    let ns = RunNetns::new()?;
+    // nsenter execs the workload: wait4's rusage is the workload's.
+    let mut c = tracer_tests::in_netns(&ns.0, exe);
     c.args([
         "churn",
         "--connections",
