@@ -22,6 +22,10 @@ use super::{
     sysctl::{Sysctl, Sysctls},
 };
 
+/// The diagnoses hash every socket of a snapshot a few times: a fast hasher
+/// (no untrusted keys can be chosen to collide: they come from the kernel).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 const NS_PER_S: u64 = 1_000_000_000;
 /// How long a socket stays in TIME_WAIT: 2MSL, fixed in Linux (TCP_TIMEWAIT_LEN).
 pub const TIME_WAIT_SECS: u64 = 60;
@@ -507,34 +511,57 @@ struct Ctx<'a> {
     sys: &'a Sysctls,
     cfg: &'a DiagConfig,
     /// (netns, port) of listeners → the listener's owner, if known.
-    listeners: HashMap<(u32, u16), Option<Owner>>,
+    listeners: Map<(u32, u16), Option<&'a Owner>>,
     /// (netns, local port) → sockets (not listeners) using it.
-    port_use: HashMap<(u32, u16), u64>,
+    port_use: Map<(u32, u16), u64>,
     /// Per namespace, sockets per state (request sockets as SYN_RECV).
     totals: BTreeMap<u32, [u64; STATES]>,
 }
 
 impl<'a> Ctx<'a> {
     fn new(now: u64, sockets: &'a [SocketInfo], sys: &'a Sysctls, cfg: &'a DiagConfig) -> Self {
-        let mut listeners: HashMap<(u32, u16), Option<Owner>> = HashMap::new();
-        let mut port_use = HashMap::new();
+        let range = sys.port_range();
+        let ephemeral = |port: u16| range.is_some_and(|(lo, hi)| (lo..=hi).contains(&port));
+        let mut listeners: Map<(u32, u16), Option<&'a Owner>> = Map::default();
+        let mut port_use: Map<(u32, u16), u64> = Map::default();
         let mut totals: BTreeMap<u32, [u64; STATES]> = BTreeMap::new();
+        // Sockets come grouped by namespace more often than not: count in a
+        // local array while the namespace stays the same.
+        let mut run: Option<(u32, [u64; STATES])> = None;
+        let add_run = |run: (u32, [u64; STATES]), totals: &mut BTreeMap<u32, [u64; STATES]>| {
+            let t = totals.entry(run.0).or_insert([0; STATES]);
+            for (a, b) in t.iter_mut().zip(run.1) {
+                *a += b;
+            }
+        };
         for s in sockets {
-            if let Some(t) = totals
-                .entry(s.netns)
-                .or_insert([0; STATES])
-                .get_mut(usize::from(norm(s.state)))
+            match &mut run {
+                Some((ns, _)) if *ns == s.netns => {}
+                _ => {
+                    if let Some(r) = run.take() {
+                        add_run(r, &mut totals);
+                    }
+                    run = Some((s.netns, [0; STATES]));
+                }
+            }
+            if let Some((_, counts)) = &mut run
+                && let Some(t) = counts.get_mut(usize::from(norm(s.state)))
             {
                 *t += 1;
             }
             if s.state == state::LISTEN {
                 let e = listeners.entry((s.netns, s.tuple.sport)).or_default();
                 if e.is_none() {
-                    *e = s.owner.clone();
+                    *e = s.owner.as_ref();
                 }
-            } else {
+            } else if !ephemeral(s.tuple.sport) {
+                // Only ports outside the ephemeral range can name a service
+                // without a listener (see `service_port`).
                 *port_use.entry((s.netns, s.tuple.sport)).or_insert(0) += 1;
             }
+        }
+        if let Some(r) = run {
+            add_run(r, &mut totals);
         }
         Self {
             now,
@@ -553,9 +580,14 @@ impl<'a> Ctx<'a> {
 
     /// The socket's owner, or its listener's when the tracker did not know it.
     fn owner(&self, s: &SocketInfo) -> Option<Owner> {
+        self.owner_ref(s).cloned()
+    }
+
+    /// [`Self::owner`] without a copy.
+    fn owner_ref<'s>(&'s self, s: &'s SocketInfo) -> Option<&'s Owner> {
         s.owner
-            .clone()
-            .or_else(|| self.listeners.get(&(s.netns, s.tuple.sport)).cloned().flatten())
+            .as_ref()
+            .or_else(|| self.listeners.get(&(s.netns, s.tuple.sport)).copied().flatten())
     }
 
     /// A local port that names a service: listened on, or shared by several
@@ -820,8 +852,8 @@ impl<'a> Ctx<'a> {
             }
             sev = sev.max(cfg.severity(state::SYN_RECV, n));
             let Some(severity) = sev else { continue };
-            let owner = self.listeners.get(&(netns, port)).cloned().flatten();
-            let mut sources: HashMap<IpAddr, u64> = HashMap::new();
+            let owner = self.listeners.get(&(netns, port)).copied().flatten().cloned();
+            let mut sources: Map<IpAddr, u64> = Map::default();
             for s in &p.socks {
                 *sources.entry(s.tuple.dst).or_insert(0) += 1;
             }
@@ -921,10 +953,8 @@ impl<'a> Ctx<'a> {
                 }
             }
             let Some(severity) = sev else { continue };
-            let owner = busiest_owner(&socks.iter().map(|s| self.owner(s)).collect::<Vec<_>>());
-            let port = busiest_port(&socks)
-                .filter(|&(p, k)| k * 2 > n && self.service_port(netns, p))
-                .map(|p| p.0);
+            let owner = busiest_owner(socks.iter().map(|s| self.owner_ref(s)));
+            let port = majority_port(&socks).filter(|&p| self.service_port(netns, p));
             let mut summary = format!("{n} {} in TIME_WAIT", plural(n, "socket", "sockets"));
             if let (Some(r), Some(b)) = (share, buckets) {
                 summary.push_str(&format!(", {:.0}% of net.ipv4.tcp_max_tw_buckets={b}", r * 100.0));
@@ -1226,8 +1256,8 @@ impl<'a> Ctx<'a> {
                     .iter()
                     .filter(|s| s.netns == netns && norm(s.state) == st)
                     .collect();
-                let owners: Vec<Option<Owner>> = socks.iter().map(|s| self.owner(s)).collect();
-                let owner = busiest_owner(&owners);
+                let owners: Vec<Option<&Owner>> = socks.iter().map(|s| self.owner_ref(s)).collect();
+                let owner = busiest_owner(owners.iter().copied());
                 let t = self.cfg.thresholds.get(st);
                 let mut summary = format!(
                     "{n} sockets in {} (warn at {}, critical at {})",
@@ -1328,7 +1358,7 @@ fn range_size(lo: u16, hi: u16) -> u64 {
 }
 
 /// The most frequent key (ties: the smallest key) and its count.
-fn busiest<K: Ord + Copy>(m: &HashMap<K, u64>) -> Option<(K, u64)> {
+fn busiest<K: Ord + Copy>(m: &Map<K, u64>) -> Option<(K, u64)> {
     m.iter()
         .map(|(k, v)| (*k, *v))
         .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
@@ -1363,8 +1393,8 @@ impl Peer {
 /// The busiest peer endpoint, else the busiest peer host; None when every
 /// socket talks to a different host (naming one would say nothing).
 fn busiest_peer(socks: &[&SocketInfo]) -> Option<Peer> {
-    let mut ends = HashMap::new();
-    let mut hosts = HashMap::new();
+    let mut ends = Map::default();
+    let mut hosts = Map::default();
     for s in socks {
         *ends.entry(SocketAddr::new(s.tuple.dst, s.tuple.dport)).or_insert(0) += 1;
         *hosts.entry(s.tuple.dst).or_insert(0) += 1;
@@ -1376,21 +1406,31 @@ fn busiest_peer(socks: &[&SocketInfo]) -> Option<Peer> {
     }
 }
 
-fn busiest_port(socks: &[&SocketInfo]) -> Option<(u16, u64)> {
-    let mut m = HashMap::new();
+/// The local port more than half of the sockets use, if one does (one pass,
+/// no table: Boyer-Moore majority vote, then a count).
+fn majority_port(socks: &[&SocketInfo]) -> Option<u16> {
+    let mut cand = (0u16, 0u64);
     for s in socks {
-        *m.entry(s.tuple.sport).or_insert(0) += 1;
+        if cand.1 == 0 {
+            cand = (s.tuple.sport, 1);
+        } else if cand.0 == s.tuple.sport {
+            cand.1 += 1;
+        } else {
+            cand.1 -= 1;
+        }
     }
-    busiest(&m)
+    let k = socks.iter().filter(|s| s.tuple.sport == cand.0).count();
+    (k * 2 > socks.len()).then_some(cand.0)
 }
 
-fn busiest_owner(owners: &[Option<Owner>]) -> Option<Owner> {
-    let mut m: HashMap<u32, u64> = HashMap::new();
-    for o in owners.iter().flatten() {
-        *m.entry(o.pid).or_insert(0) += 1;
+fn busiest_owner<'o>(owners: impl IntoIterator<Item = Option<&'o Owner>>) -> Option<Owner> {
+    let mut m: Map<u32, (u64, &Owner)> = Map::default();
+    for o in owners.into_iter().flatten() {
+        m.entry(o.pid).or_insert((0, o)).0 += 1;
     }
-    let (pid, _) = busiest(&m)?;
-    owners.iter().flatten().find(|o| o.pid == pid).cloned()
+    m.values()
+        .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.pid.cmp(&a.1.pid)))
+        .map(|(_, o)| (*o).clone())
 }
 
 #[cfg(test)]

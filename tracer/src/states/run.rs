@@ -5,7 +5,7 @@
 use std::{
     collections::HashMap,
     io::{self, BufWriter, IsTerminal as _, Write as _},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use aya::maps::{MapData, RingBuf};
@@ -18,7 +18,7 @@ use tracer_common::{SockEvent, names, sock_kind};
 use super::{
     diag::{self, AlertKey, DiagConfig},
     format,
-    model::Transition,
+    model::{SocketInfo, Transition, state},
     namespaces,
     sysctl::SysctlCache,
     tracker::{Tracker, monotonic_ns},
@@ -42,6 +42,14 @@ const POLL_INTERVAL: Duration = Duration::from_millis(20);
 const REORDER_WINDOW_NS: u64 = 5_000_000;
 /// How often `tick`, the diagnoses and the clock calibration run.
 const SECOND_NS: u64 = 1_000_000_000;
+/// The diagnoses may take this share of one CPU at most: when a huge table
+/// makes one run take longer than 1/this of a second, they run less often.
+const DIAGNOSIS_CPU_DIVISOR: u32 = 100;
+/// With more timewait sockets than this, the diagnoses look at them only
+/// every [`TIME_WAIT_EVERY`] runs (their alert is about a count that moves
+/// over a minute; the other states are still diagnosed every second).
+const TIME_WAIT_MANY: usize = 10_000;
+const TIME_WAIT_EVERY: u32 = 5;
 /// An alert still true is printed again after this long.
 const ALERT_REPEAT_NS: u64 = 60 * SECOND_NS;
 /// Default state ring size.
@@ -205,6 +213,9 @@ pub async fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<States
         diag: DiagConfig::default(),
         shown: HashMap::new(),
         netns: cfg.filter.netns.clone(),
+        sockets: Vec::new(),
+        next_ns: 0,
+        time_wait_in: 0,
     };
 
     let mut sigint = signal(SignalKind::interrupt()).map_err(|err| StatesError::Io {
@@ -319,14 +330,16 @@ impl Output<'_> {
 
     /// Prints the transitions the filter lets through; true once `-c` is reached.
     fn write(&mut self, transitions: &[Transition]) -> Result<bool, StatesError> {
+        // The lines of a batch go out in one write (one copy less than
+        // through the BufWriter), unless every line is flushed.
+        self.line.clear();
         for t in transitions {
             if self.reached() {
-                return Ok(true);
+                break;
             }
             if !self.filter.matches(t) {
                 continue;
             }
-            self.line.clear();
             let wall = self.clock.to_wall(t.ts_ns);
             if self.json {
                 format::write_json(&mut self.line, wall, t);
@@ -335,12 +348,14 @@ impl Output<'_> {
                 self.printer.write_timestamp(&mut self.prefix, wall);
                 format::write_text(&mut self.line, &self.prefix, t);
             }
-            self.w.write_all(&self.line).map_err(StatesError::Stdout)?;
             self.printed += 1;
             if self.flush_each {
+                self.w.write_all(&self.line).map_err(StatesError::Stdout)?;
                 self.w.flush().map_err(StatesError::Stdout)?;
+                self.line.clear();
             }
         }
+        self.w.write_all(&self.line).map_err(StatesError::Stdout)?;
         Ok(self.reached())
     }
 
@@ -359,16 +374,49 @@ struct Alerts {
     shown: HashMap<AlertKey, u64>,
     /// `--netns`: only alerts about these namespaces.
     netns: Vec<u32>,
+    /// The tracker's snapshot, its allocation reused from run to run.
+    sockets: Vec<SocketInfo>,
+    /// When the diagnoses run next (CLOCK_MONOTONIC ns).
+    next_ns: u64,
+    /// Runs until the next one that includes the timewait sockets.
+    time_wait_in: u32,
 }
 
 impl Alerts {
     fn run(&mut self, now: u64, tracker: &Tracker, out: &mut Output<'_>) -> Result<(), StatesError> {
-        if !self.on {
+        if !self.on || now < self.next_ns {
             return Ok(());
         }
-        let sockets = tracker.snapshot(None);
-        let alerts = diag::diagnose(now, &sockets, tracker.incidents(), self.sysctls.get(), &self.diag);
+        let started = Instant::now();
+        // With one --netns, only its sockets are diagnosed.
+        let only = match self.netns.as_slice() {
+            &[ns] => Some(ns),
+            _ => None,
+        };
+        let with_timewait = self.time_wait_in == 0;
+        tracker.snapshot_into(only, with_timewait, &mut self.sockets);
+        let alerts = diag::diagnose(now, &self.sockets, tracker.incidents(), self.sysctls.get(), &self.diag);
+        if with_timewait {
+            let n = self.sockets.iter().filter(|s| s.state == state::TIME_WAIT).count();
+            self.time_wait_in = if n > TIME_WAIT_MANY { TIME_WAIT_EVERY - 1 } else { 0 };
+        } else {
+            self.time_wait_in -= 1;
+        }
+        // Every second, unless that would cost more than 1/DIAGNOSIS_CPU_DIVISOR
+        // of a CPU (some 10 ms a run: hundreds of thousands of sockets).
+        let took = u64::try_from((started.elapsed() * DIAGNOSIS_CPU_DIVISOR).as_nanos()).unwrap_or(u64::MAX);
+        // (The caller's once-a-second gate has a few ms of jitter: some slack.)
+        self.next_ns = now.saturating_add(took.saturating_sub(SECOND_NS / 20));
         let mut shown = HashMap::with_capacity(alerts.len());
+        if !with_timewait {
+            // Not looked at this time: what was raised about TIME_WAIT stands.
+            shown.extend(
+                self.shown
+                    .iter()
+                    .filter(|(k, _)| k.state == state::TIME_WAIT)
+                    .map(|(k, &t)| (k.clone(), t)),
+            );
+        }
         for a in alerts {
             if !self.netns.is_empty() && !self.netns.contains(&a.netns) {
                 continue;

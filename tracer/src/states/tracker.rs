@@ -214,6 +214,9 @@ pub struct Tracker {
     req_by_tuple: Map<(u32, Tuple), u64>,
     listeners: Map<(u32, u16), Vec<Listener>>,
     seeded: Map<(u32, Tuple), Seeded>,
+    /// The timewait sockets of the seed, apart: only TW_END names them, and
+    /// a snapshot may leave them out cheaply.
+    seeded_tw: Map<(u32, Tuple), Seeded>,
     /// Sockets holding a CLOSE → SYN_SENT line.
     held: Vec<u64>,
     incidents: VecDeque<IncidentRecord>,
@@ -323,6 +326,7 @@ impl Tracker {
             req_by_tuple: Map::default(),
             listeners: Map::default(),
             seeded: Map::default(),
+            seeded_tw: Map::default(),
             held: Vec::new(),
             incidents: VecDeque::new(),
             incident_totals: [0; 5],
@@ -360,7 +364,7 @@ impl Tracker {
     /// [`Self::seed`] at a given CLOCK_MONOTONIC time.
     pub fn seed_at(&mut self, sockets: Vec<SocketInfo>, now_ns: u64) {
         for info in sockets {
-            if self.seeded.len() >= MAX_SOCKETS {
+            if self.seeded.len() + self.seeded_tw.len() >= MAX_SOCKETS {
                 break;
             }
             let t = info.tuple;
@@ -372,7 +376,12 @@ impl Tracker {
                     owner: info.owner.clone(),
                 });
             }
-            self.seeded.insert((info.netns, t), Seeded { info, at: now_ns });
+            let table = if info.state == state::TIME_WAIT {
+                &mut self.seeded_tw
+            } else {
+                &mut self.seeded
+            };
+            table.insert((info.netns, t), Seeded { info, at: now_ns });
         }
         self.now = self.now.max(now_ns);
     }
@@ -395,7 +404,7 @@ impl Tracker {
 
     /// Number of sockets the tracker holds (all tables).
     pub fn len(&self) -> usize {
-        self.conns.len() + self.timewait.len() + self.requests.len() + self.seeded.len()
+        self.conns.len() + self.timewait.len() + self.requests.len() + self.seeded.len() + self.seeded_tw.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -405,14 +414,36 @@ impl Tracker {
     /// The live sockets (of `netns`, or all), with states as `ss -tan` shows
     /// them: request sockets as SYN_RECV, timewait sockets as their substate.
     pub fn snapshot(&self, netns: Option<u32>) -> Vec<SocketInfo> {
+        let mut out = Vec::new();
+        self.snapshot_into(netns, true, &mut out);
+        out
+    }
+
+    /// [`Self::snapshot`] into `out` (cleared first), whose allocation is
+    /// reused from one call to the next; without the timewait sockets unless
+    /// `timewait` (a connection churn leaves tens of thousands of them).
+    pub fn snapshot_into(&self, netns: Option<u32>, timewait: bool, out: &mut Vec<SocketInfo>) {
         let want = |n: u32| netns.is_none_or(|w| w == n);
-        let mut out = Vec::with_capacity(self.len());
+        out.clear();
+        out.reserve(if timewait {
+            self.len()
+        } else {
+            self.len() - self.timewait.len() - self.seeded_tw.len()
+        });
         out.extend(
             self.seeded
                 .values()
                 .filter(|s| want(s.info.netns))
                 .map(|s| s.info.clone()),
         );
+        if timewait {
+            out.extend(
+                self.seeded_tw
+                    .values()
+                    .filter(|s| want(s.info.netns))
+                    .map(|s| s.info.clone()),
+            );
+        }
         out.extend(
             self.conns
                 .values()
@@ -426,14 +457,19 @@ impl Tracker {
                     inode: 0,
                 }),
         );
-        out.extend(self.timewait.values().filter(|t| want(t.netns)).map(|t| SocketInfo {
-            netns: t.netns,
-            tuple: t.tuple,
-            state: t.substate,
-            owner: None,
-            since_ns: Some(t.since),
-            inode: 0,
-        }));
+        out.extend(
+            self.timewait
+                .values()
+                .filter(|t| timewait && want(t.netns))
+                .map(|t| SocketInfo {
+                    netns: t.netns,
+                    tuple: t.tuple,
+                    state: t.substate,
+                    owner: None,
+                    since_ns: Some(t.since),
+                    inode: 0,
+                }),
+        );
         out.extend(
             self.requests
                 .values()
@@ -447,7 +483,6 @@ impl Tracker {
                     inode: 0,
                 }),
         );
-        out
     }
 
     /// Applies one event; the transitions it makes visible are appended to `out`.
@@ -553,8 +588,8 @@ impl Tracker {
         });
         // The table showed these at start; a timewait socket lasts 60 s at most,
         // a request socket a few minutes.
+        self.seeded_tw.retain(|_, s| !old(s.at, TIME_WAIT_NS + SWEEP_EVERY_NS));
         self.seeded.retain(|_, s| match s.info.state {
-            state::TIME_WAIT => !old(s.at, TIME_WAIT_NS + SWEEP_EVERY_NS),
             state::SYN_RECV if s.info.inode == 0 => !old(s.at, REQ_FORGET_NS),
             _ => true,
         });
@@ -565,7 +600,12 @@ impl Tracker {
             let limit = *nth;
             self.conns.retain(|_, c| c.last_ns > limit);
         }
-        for table_len in [self.timewait.len(), self.requests.len(), self.seeded.len()] {
+        for table_len in [
+            self.timewait.len(),
+            self.requests.len(),
+            self.seeded.len(),
+            self.seeded_tw.len(),
+        ] {
             if table_len > MAX_SOCKETS {
                 // Older entries than these bounds are already gone; a table this
                 // big means a flood: start over rather than grow without end.
@@ -574,6 +614,9 @@ impl Tracker {
                 self.req_by_tuple.retain(|_, sk| self.requests.contains_key(sk));
                 if self.seeded.len() > MAX_SOCKETS {
                     self.seeded.clear();
+                }
+                if self.seeded_tw.len() > MAX_SOCKETS {
+                    self.seeded_tw.clear();
                 }
                 break;
             }
@@ -960,13 +1003,15 @@ impl Tracker {
         }
         // A timewait socket from before the start.
         let tuple = event_tuple(ev);
-        let old = match self.seeded.remove(&(ev.netns, tuple)) {
-            Some(s) if matches!(s.info.state, state::TIME_WAIT | state::FIN_WAIT2) => s.info.state,
-            Some(s) => {
-                self.seeded.insert((ev.netns, tuple), s);
-                state::TIME_WAIT
-            }
-            None => state::TIME_WAIT,
+        let key = (ev.netns, tuple);
+        let old = if self.seeded_tw.remove(&key).is_some() {
+            state::TIME_WAIT
+        } else if self.seeded.get(&key).is_some_and(|s| s.info.state == state::FIN_WAIT2) {
+            // An orphan waiting for the peer's FIN: a timewait socket in FIN_WAIT2.
+            self.seeded.remove(&key);
+            state::FIN_WAIT2
+        } else {
+            state::TIME_WAIT
         };
         self.emit(
             Transition {
@@ -1656,6 +1701,74 @@ mod tests {
         tr.tick(u64::MAX, &mut out);
         tr.tick(0, &mut out);
         let _ = tr.snapshot(None);
+    }
+
+    /// The cost of the once-a-second snapshot and diagnoses with many
+    /// derived TIME_WAIT entries (what a connection churn leaves). Run with
+    /// `cargo test --release -p tracer --lib cost_of_the_diagnoses -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement: run in release mode and read the figures"]
+    fn cost_of_the_diagnoses() {
+        use std::time::{Duration, Instant};
+
+        use state::*;
+
+        use crate::states::{diag, sysctl::Sysctls};
+        let mut tr = Tracker::new();
+        let mut out = Vec::new();
+        listen(&mut tr, &mut out);
+        const CONNS: u64 = 30_000;
+        for i in 0..CONNS {
+            let (t, sk, port) = (i / 10, CLIENT + i * 64, 32768 + (i % 28000) as u16);
+            connect(&mut tr, &mut out, t, sk, port);
+            tr.apply(&st(t, sk, port, 80, SYN_SENT, ESTABLISHED), &mut out);
+            tr.apply(&st(t, sk, port, 80, ESTABLISHED, FIN_WAIT1), &mut out);
+            tr.apply(&st(t, sk, port, 80, FIN_WAIT1, FIN_WAIT2), &mut out);
+            tr.apply(&st(t, sk, port, 80, FIN_WAIT2, CLOSE), &mut out);
+        }
+        for i in 0..200 {
+            let sk = CHILD + i * 64;
+            let mut e = server(ev(sock_kind::STATE, 3000, sk, 80, 50000 + i as u16, 0, ""));
+            e.oldstate = LISTEN;
+            e.newstate = SYN_RECV;
+            tr.apply(&e, &mut out);
+            tr.apply(
+                &server(st(3000, sk, 80, 50000 + i as u16, SYN_RECV, ESTABLISHED)),
+                &mut out,
+            );
+        }
+        let mut sys = Sysctls::unknown();
+        sys.set(crate::states::sysctl::Sysctl::TcpMaxTwBuckets, "262144");
+        sys.set(crate::states::sysctl::Sysctl::IpLocalPortRange, "32768 60999");
+        let cfg = diag::DiagConfig::default();
+        let now = 4000 * MSEC;
+        const ROUNDS: u32 = 20;
+        // As the runner does it: one buffer, reused.
+        let mut snap = Vec::new();
+        let (mut in_snapshot, mut in_diagnose, mut alerts) = (Duration::ZERO, Duration::ZERO, 0);
+        for _ in 0..ROUNDS {
+            let start = Instant::now();
+            tr.snapshot_into(None, true, &mut snap);
+            let mid = Instant::now();
+            alerts = diag::diagnose(now, &snap, tr.incidents(), &sys, &cfg).len();
+            in_snapshot += mid - start;
+            in_diagnose += mid.elapsed();
+        }
+        assert!(alerts >= 1, "the TIME_WAIT count is over its threshold");
+        let per = |d: Duration| {
+            (
+                d.as_secs_f64() * 1e3 / f64::from(ROUNDS),
+                d.as_nanos() as f64 / f64::from(ROUNDS) / tr.len() as f64,
+            )
+        };
+        eprintln!(
+            "{} sockets: snapshot {:.2} ms ({:.0} ns/socket), diagnoses {:.2} ms ({:.0} ns/socket), {alerts} alerts",
+            tr.len(),
+            per(in_snapshot).0,
+            per(in_snapshot).1,
+            per(in_diagnose).0,
+            per(in_diagnose).1,
+        );
     }
 
     /// The cost of the tracker and the formatters per kernel event, on a
