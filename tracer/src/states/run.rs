@@ -20,7 +20,8 @@ use super::{
     format,
     model::{SocketInfo, Transition, state},
     namespaces,
-    sysctl::SysctlCache,
+    seed::RequestPoll,
+    sysctl::{Sysctl, SysctlCache},
     tracker::{Tracker, monotonic_ns},
 };
 use crate::{
@@ -28,7 +29,7 @@ use crate::{
         CaptureError,
         clock::Clock,
         counters::Counters,
-        load::{LoadOptions, Programs, ring_size},
+        load::{HookFailure, LoadOptions, Programs, Target, ring_size},
         preflight, record,
     },
     print::{PrintOptions, Printer},
@@ -166,27 +167,28 @@ pub async fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<States
         ));
     }
     let hooks = programs.attach_state_hooks()?;
-    for f in &hooks.failed {
-        note(&format!("warning: {f}"));
-    }
     let missing = hooks.missing_kinds();
-    tracker.set_kernel_timewait(!missing.contains(&sock_kind::TW_START) && !missing.contains(&sock_kind::TW_END));
-    for (kind, what) in [
-        (
-            sock_kind::TW_START,
-            "TIME_WAIT is derived from FIN_WAIT2/CLOSING -> CLOSE",
-        ),
-        (
-            sock_kind::REQ_START,
-            "half-open connections (NEW_SYN_RECV) are not shown",
-        ),
-        (sock_kind::CONNECT, "CLOSE -> SYN_SENT may show source port 0"),
-        (sock_kind::ACCEPT, "accepted sockets keep the listener's owner"),
-    ] {
-        if missing.contains(&kind) {
-            note(&format!("warning: {what}"));
-        }
+    if let Some(line) = missing_hooks_note(&hooks.failed, &missing, &mut note) {
+        note(&line);
     }
+    tracker.set_kernel_timewait(!missing.contains(&sock_kind::TW_START) && !missing.contains(&sock_kind::TW_END));
+    let mut sysctls = SysctlCache::new();
+    if let Some(n) = sysctls.get().int(Sysctl::TcpSynackRetries) {
+        tracker.set_synack_retries(n);
+    }
+    // Half-open connections of this namespace from its socket table, every
+    // second (the request hooks, where they exist, show them as they come).
+    let mut requests = match RequestPoll::new() {
+        Ok(p) => Some(p),
+        Err(e) => {
+            note(&format!(
+                "warning: socket table not readable ({e}): half-open connections are shown only once a SYN-ACK is retransmitted"
+            ));
+            None
+        }
+    };
+    let mut listed: Vec<SocketInfo> = Vec::new();
+    let mut poll_at: Option<u64> = None;
     note(&format!(
         "tracing TCP socket states ({} hooks), {}",
         hooks.attached.len() + 1,
@@ -209,7 +211,7 @@ pub async fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<States
     };
     let mut alerts = Alerts {
         on: cfg.alerts,
-        sysctls: SysctlCache::new(),
+        sysctls,
         diag: DiagConfig::default(),
         shown: HashMap::new(),
         netns: cfg.filter.netns.clone(),
@@ -242,13 +244,18 @@ pub async fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<States
             _ = interval.tick() => {}
         }
         let now = monotonic_ns();
+        let watermark = now.saturating_sub(REORDER_WINDOW_NS);
         drain(ring.get_mut(), &mut pending);
-        apply_until(
-            &mut tracker,
-            &mut pending,
-            now.saturating_sub(REORDER_WINDOW_NS),
-            &mut transitions,
-        );
+        // The table poll goes in among the events at its time: the events
+        // before it first (a child that completed the handshake), none after.
+        if let (Some(at), Some(p)) = (poll_at, requests.as_ref())
+            && at <= watermark
+        {
+            apply_until(&mut tracker, &mut pending, at, &mut transitions);
+            tracker.requests_seen(p.netns(), &listed, at, &mut transitions);
+            poll_at = None;
+        }
+        apply_until(&mut tracker, &mut pending, watermark, &mut transitions);
         tracker.tick(now, &mut transitions);
         done = out.write(&transitions)?;
         transitions.clear();
@@ -256,6 +263,20 @@ pub async fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<States
             last_second = now;
             out.clock.calibrate();
             alerts.run(now, &tracker, &mut out)?;
+            if let Some(p) = requests.as_mut()
+                && poll_at.is_none()
+            {
+                let at = monotonic_ns();
+                match p.poll(&mut listed) {
+                    Ok(()) => poll_at = Some(at),
+                    Err(e) => {
+                        note(&format!(
+                            "warning: socket table not read ({e}): no more polls for half-open connections"
+                        ));
+                        requests = None;
+                    }
+                }
+            }
         }
         out.flush()?;
     }
@@ -274,6 +295,41 @@ pub async fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<States
         printed: out.printed,
         counters,
     })
+}
+
+/// One line for what the missing hooks change (instead of one warning per
+/// hook): fentry/fexit programs refused with EPERM (a kernel that forbids
+/// BPF trampolines) are summed up; other failures are passed to `note` one
+/// by one. None when nothing is missing.
+fn missing_hooks_note(failed: &[HookFailure], missing: &[u8], note: &mut impl FnMut(&str)) -> Option<String> {
+    let trampoline = |f: &HookFailure| matches!(f.hook.target(), Target::FEntry(_) | Target::FExit(_));
+    let denied = |f: &HookFailure| trampoline(f) && f.err.contains("Operation not permitted");
+    let mut others = 0;
+    for f in failed.iter().filter(|f| !denied(f)) {
+        note(&format!("warning: {f}"));
+        others += 1;
+    }
+    let mut what = Vec::new();
+    if missing.contains(&sock_kind::TW_START) || missing.contains(&sock_kind::TW_END) {
+        what.push("TIME_WAIT is derived from FIN_WAIT2/CLOSING -> CLOSE");
+    }
+    if missing.contains(&sock_kind::REQ_START) {
+        what.push("half-open connections from SYN-ACK retransmissions and the socket table");
+    }
+    if missing.contains(&sock_kind::ACCEPT) {
+        what.push("accepted sockets keep the listener's owner");
+    }
+    // CONNECT missing costs nothing visible: a CLOSE -> SYN_SENT line waits
+    // for the socket's next event, which tells the source port.
+    if what.is_empty() {
+        return None;
+    }
+    let why = if others == 0 {
+        "fentry/fexit programs are not permitted by this kernel (EPERM)"
+    } else {
+        "some hooks could not be attached"
+    };
+    Some(format!("{why}: {}", what.join(", ")))
 }
 
 /// Registers the ring buffer with tokio so a wakeup wakes the loop.
@@ -470,6 +526,62 @@ mod tests {
             derived: false,
             lifetime: None,
         }
+    }
+
+    #[test]
+    fn refused_trampolines_make_one_line() {
+        use crate::capture::load::Hook;
+        let eperm = |hook| HookFailure {
+            hook,
+            err: "the BPF_PROG_LOAD syscall returned Operation not permitted (os error 1)".into(),
+        };
+        let failed: Vec<HookFailure> = [
+            Hook::Connect4,
+            Hook::Connect6,
+            Hook::TwStart,
+            Hook::TwEnd,
+            Hook::ReqStart,
+        ]
+        .into_iter()
+        .map(eperm)
+        .collect();
+        let missing = [
+            sock_kind::CONNECT,
+            sock_kind::TW_START,
+            sock_kind::TW_END,
+            sock_kind::REQ_START,
+        ];
+        let mut notes = Vec::new();
+        let line = missing_hooks_note(&failed, &missing, &mut |n: &str| notes.push(n.to_string()));
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(
+            line.as_deref(),
+            Some(
+                "fentry/fexit programs are not permitted by this kernel (EPERM): TIME_WAIT is derived from \
+                 FIN_WAIT2/CLOSING -> CLOSE, half-open connections from SYN-ACK retransmissions and the socket table"
+            )
+        );
+        // Only CONNECT missing: nothing to say (the held line gets its port).
+        assert_eq!(
+            missing_hooks_note(&failed[..2], &[sock_kind::CONNECT], &mut |_: &str| {}),
+            None
+        );
+        // Any other failure is named.
+        let other = [HookFailure {
+            hook: Hook::SynackRetrans,
+            err: "format mismatch".into(),
+        }];
+        let line = missing_hooks_note(
+            &other,
+            &[sock_kind::SYNACK_RETRANS, sock_kind::REQ_START],
+            &mut |n: &str| notes.push(n.to_string()),
+        );
+        assert_eq!(notes.len(), 1);
+        assert!(
+            notes[0].starts_with("warning: tracepoint tcp:tcp_retransmit_synack"),
+            "{notes:?}"
+        );
+        assert!(line.unwrap().starts_with("some hooks could not be attached: half-open"));
     }
 
     #[test]

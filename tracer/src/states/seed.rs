@@ -103,6 +103,60 @@ pub fn dump_as(netns: u32) -> Result<Vec<SocketInfo>, SeedError> {
     Ok(out)
 }
 
+/// Reads the request sockets (half-open connections: SYN received, handshake
+/// not completed) of the current network namespace, again and again through
+/// one netlink socket: a dump with only the SYN_RECV state bit (the kernel
+/// adds NEW_SYN_RECV), so the answer is empty and cheap when there are none.
+/// Full sockets in SYN_RECV (a child for an instant, or a Fast Open one)
+/// are listed too.
+pub struct RequestPoll {
+    socket: Socket,
+    buf: Vec<u8>,
+    netns: u32,
+    seq: u32,
+}
+
+impl RequestPoll {
+    pub fn new() -> Result<Self, SeedError> {
+        let netns = current_netns().map_err(SeedError::Netns)?;
+        let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(SeedError::Socket)?;
+        socket.bind_auto().map_err(SeedError::Socket)?;
+        socket.connect(&SocketAddr::new(0, 0)).map_err(SeedError::Socket)?;
+        Ok(Self {
+            socket,
+            buf: vec![0u8; RECV_BUF],
+            netns,
+            seq: 0,
+        })
+    }
+
+    /// The namespace the requests are read in.
+    pub fn netns(&self) -> u32 {
+        self.netns
+    }
+
+    /// Replaces `out` with the current request sockets (state SYN_RECV, no owner).
+    pub fn poll(&mut self, out: &mut Vec<SocketInfo>) -> Result<(), SeedError> {
+        out.clear();
+        for family in [AF_INET, AF_INET6] {
+            self.seq = self.seq.wrapping_add(1);
+            dump_family_states(
+                &self.socket,
+                family,
+                self.seq,
+                1 << SYN_RECV_STATE,
+                self.netns,
+                &mut self.buf,
+                out,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Kernel state number of SYN_RECV (a state bit of the dump request).
+const SYN_RECV_STATE: u32 = 3;
+
 /// Sets `owner` of every socket whose inode a process holds.
 pub fn attach_owners(sockets: &mut [SocketInfo], map: &OwnerMap) {
     for s in sockets.iter_mut().filter(|s| s.inode != 0) {
@@ -114,7 +168,7 @@ fn family_name(family: u8) -> &'static str {
     if family == AF_INET { "IPv4" } else { "IPv6" }
 }
 
-fn request(family: u8, seq: u32) -> Vec<u8> {
+fn request(family: u8, seq: u32, states: u32) -> Vec<u8> {
     let mut header = NetlinkHeader::default();
     header.flags = NLM_F_REQUEST | NLM_F_DUMP;
     header.sequence_number = seq;
@@ -124,7 +178,7 @@ fn request(family: u8, seq: u32) -> Vec<u8> {
             family,
             protocol: IPPROTO_TCP,
             extensions: ExtensionFlags::empty(),
-            states: StateFlags::from_bits_retain(SS_ALL_STATES),
+            states: StateFlags::from_bits_retain(states),
             socket_id: if family == AF_INET {
                 SocketId::new_v4()
             } else {
@@ -147,9 +201,21 @@ fn dump_family(
     buf: &mut [u8],
     out: &mut Vec<SocketInfo>,
 ) -> Result<(), SeedError> {
+    dump_family_states(socket, family, seq, SS_ALL_STATES, netns, buf, out)
+}
+
+fn dump_family_states(
+    socket: &Socket,
+    family: u8,
+    seq: u32,
+    states: u32,
+    netns: u32,
+    buf: &mut [u8],
+    out: &mut Vec<SocketInfo>,
+) -> Result<(), SeedError> {
     let name = family_name(family);
     socket
-        .send(&request(family, seq), 0)
+        .send(&request(family, seq, states), 0)
         .map_err(|source| SeedError::Send { family: name, source })?;
     loop {
         let n = loop {
@@ -404,7 +470,7 @@ mod tests {
 
     #[test]
     fn request_asks_for_what_ss_asks_for() {
-        let bytes = request(AF_INET6, 9);
+        let bytes = request(AF_INET6, 9, SS_ALL_STATES);
         // The crate parses SOCK_DIAG_BY_FAMILY messages as responses only:
         // check the raw fields (struct nlmsghdr + struct inet_diag_req_v2).
         assert_eq!(bytes.len(), 72);
@@ -416,6 +482,27 @@ mod tests {
             u32::from_ne_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]),
             SS_ALL_STATES
         );
+    }
+
+    /// The request poll lists only SYN_RECV sockets: not a listener, not
+    /// its established connections.
+    #[test]
+    fn request_poll_lists_no_other_state() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        let (_server, _) = listener.accept().unwrap();
+        let mut poll = RequestPoll::new().unwrap();
+        let mut out = vec![];
+        poll.poll(&mut out).unwrap();
+        assert!(out.iter().all(|s| s.state == 3), "{out:?}");
+        assert!(
+            !out.iter()
+                .any(|s| s.tuple.sport == addr.port() || s.tuple.dport == addr.port())
+        );
+        assert_eq!(poll.netns(), current_netns().unwrap());
+        // The same socket answers again.
+        poll.poll(&mut out).unwrap();
     }
 
     /// Needs no privileges: sock_diag answers any user for its own namespace.

@@ -19,7 +19,8 @@
 //! as first seen, unknown states are printed as the kernel's numbers name them.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    cmp::Reverse,
+    collections::{BinaryHeap, HashMap, HashSet, VecDeque},
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     sync::Arc,
 };
@@ -29,6 +30,7 @@ use tracer_common::{SockEvent, sock_kind};
 use super::model::{Closer, Incident, IncidentRecord, Lifetime, Owner, SocketInfo, Transition, Tuple, state};
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type Set<K> = HashSet<K, foldhash::fast::RandomState>;
 
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
@@ -44,6 +46,11 @@ pub const HOLD_NS: u64 = 1_500_000_000;
 /// Linux's TIME_WAIT length (TCP_TIMEWAIT_LEN, 2MSL): derived timewait
 /// entries end after it.
 pub const TIME_WAIT_NS: u64 = 60_000_000_000;
+/// The first SYN-ACK retransmission comes this long after the SYN
+/// (TCP_TIMEOUT_INIT): a request first seen by it has been half-open that long.
+const SYNACK_RTO_NS: u64 = 1_000_000_000;
+/// The kernel's default net.ipv4.tcp_synack_retries.
+const SYNACK_RETRIES: i64 = 5;
 /// A timewait socket whose TW_END never came (lost event) is forgotten after this.
 const TW_FORGET_NS: u64 = 600_000_000_000;
 /// A request socket whose REQ_END never came is forgotten after this (SYN-ACK
@@ -187,6 +194,13 @@ struct Request {
     synack_retransmits: u32,
     /// The child socket appeared: the handshake completed.
     completed: bool,
+    /// Not reported by REQ_START (a kernel without the request hooks): known
+    /// from a SYN-ACK retransmission or the socket table, so no REQ_END will
+    /// come. It ends when its child appears, when the table no longer lists
+    /// it, or at `deadline`, when the kernel drops it after
+    /// tcp_synack_retries retransmissions.
+    derived: bool,
+    deadline: u64,
 }
 
 /// A listening socket, for the owner of its passive children.
@@ -233,6 +247,11 @@ pub struct Tracker {
     next_synthetic: u64,
     /// Derived timewait entries in order of their start: (since, key).
     derived_tw: VecDeque<(u64, u64)>,
+    /// How long a derived request lives at most (tcp_synack_retries).
+    half_open_ns: u64,
+    /// Derived requests by drop deadline: (deadline, key); stale entries
+    /// (the request ended, or its deadline moved) are skipped.
+    req_deadlines: BinaryHeap<Reverse<(u64, u64)>>,
     last_sweep: u64,
     now: u64,
 }
@@ -336,6 +355,8 @@ impl Tracker {
             derive_timewait: true,
             next_synthetic: 1,
             derived_tw: VecDeque::new(),
+            half_open_ns: super::diag::connect_timeout_secs(SYNACK_RETRIES, 0) * 1_000_000_000,
+            req_deadlines: BinaryHeap::new(),
             last_sweep: 0,
             now: 0,
         }
@@ -353,6 +374,13 @@ impl Tracker {
     /// capture, where the lines follow the tracepoint one for one).
     pub fn set_derive_timewait(&mut self, derive: bool) {
         self.derive_timewait = derive;
+    }
+
+    /// The value of net.ipv4.tcp_synack_retries: a half-open connection known
+    /// only from its SYN-ACK retransmissions is dropped by the kernel after
+    /// 2^(n+1) − 1 s (63 s for the default 5), and shown so.
+    pub fn set_synack_retries(&mut self, retries: i64) {
+        self.half_open_ns = super::diag::connect_timeout_secs(retries, 0).saturating_mul(1_000_000_000);
     }
 
     /// Loads the sockets of the kernel's table (taken at start, with owners),
@@ -502,7 +530,7 @@ impl Tracker {
                 }
             }
             sock_kind::SYN_RETRANS => self.on_syn_retrans(ev, out),
-            sock_kind::SYNACK_RETRANS => self.on_synack_retrans(ev),
+            sock_kind::SYNACK_RETRANS => self.on_synack_retrans(ev, out),
             _ => {}
         }
     }
@@ -550,6 +578,20 @@ impl Tracker {
                     },
                     out,
                 );
+            }
+        }
+        // Derived requests the kernel has dropped by now (tcp_synack_retries).
+        while let Some(&Reverse((deadline, key))) = self.req_deadlines.peek() {
+            if deadline > now_ns {
+                break;
+            }
+            self.req_deadlines.pop();
+            if self
+                .requests
+                .get(&key)
+                .is_some_and(|r| r.derived && r.deadline == deadline)
+            {
+                self.drop_request(key, deadline, out);
             }
         }
         if now_ns.saturating_sub(self.last_sweep) >= SWEEP_EVERY_NS {
@@ -623,6 +665,9 @@ impl Tracker {
         }
         self.held.retain(|sk| self.conns.contains_key(sk));
         self.derived_tw.retain(|(_, k)| self.timewait.contains_key(k));
+        let requests = &self.requests;
+        self.req_deadlines
+            .retain(|Reverse((d, k))| requests.get(k).is_some_and(|r| r.deadline == *d));
         let listeners = &mut self.listeners;
         listeners.retain(|_, v| !v.is_empty());
     }
@@ -860,16 +905,21 @@ impl Tracker {
         c.note_state(new);
         if new == state::SYN_RECV {
             // The request socket of this connection (same netns and tuple).
-            if let Some(rq) = self
+            if let Some((rk, rq)) = self
                 .req_by_tuple
                 .remove(&(ev.netns, tuple))
-                .and_then(|rk| self.requests.get_mut(&rk))
+                .and_then(|rk| self.requests.get_mut(&rk).map(|rq| (rk, rq)))
             {
                 rq.completed = true;
+                let derived = rq.derived;
                 c.first = Some(rq.since);
                 c.handshake_start = Some(rq.since);
                 c.owner = rq.owner.clone();
                 c.syn_retransmits = rq.synack_retransmits;
+                if derived {
+                    // No REQ_END will come.
+                    self.requests.remove(&rk);
+                }
             } else {
                 // A SYN cookie, or a request from before the start.
                 c.first = Some(ts);
@@ -1047,6 +1097,8 @@ impl Tracker {
                 owner: owner.clone(),
                 synack_retransmits: 0,
                 completed: false,
+                derived: false,
+                deadline: u64::MAX,
             },
         );
         self.emit(
@@ -1117,20 +1169,186 @@ impl Tracker {
         self.record(ts, Incident::SynRetransmit, netns, tuple, owner);
     }
 
-    fn on_synack_retrans(&mut self, ev: &SockEvent) {
-        let (netns, tuple, owner) = match self.requests.get_mut(&ev.skaddr) {
-            Some(rq) => {
-                rq.synack_retransmits += 1;
-                (rq.netns, rq.tuple, rq.owner.clone())
+    fn on_synack_retrans(&mut self, ev: &SockEvent, out: &mut Vec<Transition>) {
+        let key = if self.requests.contains_key(&ev.skaddr) {
+            Some(ev.skaddr)
+        } else if has_tuple(ev) {
+            let tuple = event_tuple(ev);
+            match self.req_by_tuple.get(&(ev.netns, tuple)) {
+                // Known from the socket table.
+                Some(&k) => Some(k),
+                None => {
+                    // Unknown: half-open since its SYN, a second ago. Without
+                    // the request hooks this is the first sign of it.
+                    let since = ev.ts_ns.saturating_sub(SYNACK_RTO_NS);
+                    let owner = self.listener_owner(ev.netns, tuple.src, tuple.sport, ev.aux);
+                    self.derived_request(ev.skaddr, ev.netns, tuple, since, ev.ts_ns, owner, out);
+                    Some(ev.skaddr)
+                }
             }
-            None if has_tuple(ev) => {
-                let tuple = event_tuple(ev);
-                let owner = self.listener_owner(ev.netns, tuple.src, tuple.sport, ev.aux);
-                (ev.netns, tuple, owner)
-            }
-            None => return,
+        } else {
+            None
         };
+        let Some(rq) = key.and_then(|k| self.requests.get_mut(&k).map(|rq| (k, rq))) else {
+            return;
+        };
+        let (k, rq) = rq;
+        rq.synack_retransmits += 1;
+        // The first retransmission comes 1 s after the SYN: a request found
+        // by the table poll started no later than that.
+        if rq.derived && rq.synack_retransmits == 1 {
+            let since = ev.ts_ns.saturating_sub(SYNACK_RTO_NS);
+            if since < rq.since {
+                rq.since = since;
+                rq.deadline = since.saturating_add(self.half_open_ns);
+                self.req_deadlines.push(Reverse((rq.deadline, k)));
+            }
+        }
+        let (netns, tuple, owner) = (rq.netns, rq.tuple, rq.owner.clone());
         self.record(ev.ts_ns, Incident::SynAckRetransmit, netns, tuple, owner);
+    }
+
+    /// Takes a half-open connection the kernel did not report (no REQ_START)
+    /// into the request table, and shows it: a derived LISTEN → NEW_SYN_RECV
+    /// at `ts`.
+    #[allow(clippy::too_many_arguments, reason = "a request's fields")]
+    fn derived_request(
+        &mut self,
+        key: u64,
+        netns: u32,
+        tuple: Tuple,
+        since: u64,
+        ts: u64,
+        owner: Option<Owner>,
+        out: &mut Vec<Transition>,
+    ) {
+        let deadline = since.saturating_add(self.half_open_ns);
+        if let Some(prev) = self.requests.remove(&key)
+            && self.req_by_tuple.get(&(prev.netns, prev.tuple)) == Some(&key)
+        {
+            self.req_by_tuple.remove(&(prev.netns, prev.tuple));
+        }
+        self.req_by_tuple.insert((netns, tuple), key);
+        self.requests.insert(
+            key,
+            Request {
+                netns,
+                tuple,
+                since,
+                owner: owner.clone(),
+                synack_retransmits: 0,
+                completed: false,
+                derived: true,
+                deadline,
+            },
+        );
+        self.req_deadlines.push(Reverse((deadline, key)));
+        self.emit(
+            Transition {
+                ts_ns: ts,
+                netns,
+                tuple,
+                old: state::LISTEN,
+                new: state::NEW_SYN_RECV,
+                ms_in_old: None,
+                owner,
+                derived: true,
+                lifetime: None,
+            },
+            out,
+        );
+    }
+
+    /// Ends a derived request that was dropped (timed out, reset, or no
+    /// longer in the table) at `ts`: a derived NEW_SYN_RECV → CLOSE.
+    fn drop_request(&mut self, key: u64, ts: u64, out: &mut Vec<Transition>) {
+        let Some(rq) = self.requests.remove(&key) else { return };
+        if self.req_by_tuple.get(&(rq.netns, rq.tuple)) == Some(&key) {
+            self.req_by_tuple.remove(&(rq.netns, rq.tuple));
+        }
+        if rq.completed {
+            return;
+        }
+        self.record(ts, Incident::HalfOpenDropped, rq.netns, rq.tuple, rq.owner.clone());
+        self.emit(
+            Transition {
+                ts_ns: ts,
+                netns: rq.netns,
+                tuple: rq.tuple,
+                old: state::NEW_SYN_RECV,
+                new: state::CLOSE,
+                ms_in_old: Some(ms(ts, rq.since)),
+                owner: rq.owner,
+                derived: true,
+                lifetime: None,
+            },
+            out,
+        );
+    }
+
+    /// The request sockets the kernel's table of namespace `netns` listed at
+    /// `at_ns` (CLOCK_MONOTONIC; every event up to then applied first, none
+    /// after). New ones are shown as a derived LISTEN → NEW_SYN_RECV; derived
+    /// ones of that namespace the table no longer lists, and whose child did
+    /// not appear, as a derived NEW_SYN_RECV → CLOSE. Requests reported by the
+    /// kernel's hooks (REQ_START) are left to REQ_END.
+    pub fn requests_seen(&mut self, netns: u32, listed: &[SocketInfo], at_ns: u64, out: &mut Vec<Transition>) {
+        self.now = self.now.max(at_ns);
+        let mut present: Set<Tuple> = Set::default();
+        for info in listed.iter().filter(|i| i.state == state::SYN_RECV) {
+            let t = info.tuple;
+            let tuple = normalize(t.src, t.sport, t.dst, t.dport);
+            present.insert(tuple);
+            if self.req_by_tuple.contains_key(&(netns, tuple))
+                || self
+                    .seeded
+                    .get(&(netns, tuple))
+                    .is_some_and(|s| s.info.state == state::SYN_RECV)
+            {
+                continue;
+            }
+            let key = self.next_synthetic;
+            self.next_synthetic += 1;
+            let owner = self.listener_owner(netns, tuple.src, tuple.sport, 0);
+            self.derived_request(key, netns, tuple, at_ns, at_ns, owner, out);
+        }
+        let gone: Vec<u64> = self
+            .requests
+            .iter()
+            .filter(|(_, r)| r.derived && !r.completed && r.netns == netns && !present.contains(&r.tuple))
+            .map(|(&k, _)| k)
+            .collect();
+        for k in gone {
+            self.drop_request(k, at_ns, out);
+        }
+        // Requests from before the start, gone.
+        let seeded_gone: Vec<Tuple> = self
+            .seeded
+            .iter()
+            .filter(|((ns, t), s)| {
+                *ns == netns && s.info.state == state::SYN_RECV && s.info.inode == 0 && !present.contains(t)
+            })
+            .map(|((_, t), _)| *t)
+            .collect();
+        for tuple in seeded_gone {
+            self.seeded.remove(&(netns, tuple));
+            let owner = self.listener_owner(netns, tuple.src, tuple.sport, 0);
+            self.record(at_ns, Incident::HalfOpenDropped, netns, tuple, owner.clone());
+            self.emit(
+                Transition {
+                    ts_ns: at_ns,
+                    netns,
+                    tuple,
+                    old: state::NEW_SYN_RECV,
+                    new: state::CLOSE,
+                    ms_in_old: None,
+                    owner,
+                    derived: true,
+                    lifetime: None,
+                },
+                out,
+            );
+        }
     }
 }
 
@@ -1403,6 +1621,139 @@ mod tests {
         assert_eq!(tr.incidents().last().unwrap().owner.as_ref().unwrap().pid, 200);
         assert_eq!(tr.snapshot(None).len(), 1);
         assert_eq!(tr.entered()[usize::from(NEW_SYN_RECV)], 1);
+    }
+
+    fn synack_retrans(ts_ms: u64, sk: u64, port: u16) -> SockEvent {
+        let mut e = server(ev(sock_kind::SYNACK_RETRANS, ts_ms, sk, 80, port, 0, "swapper/0"));
+        e.aux = LISTENER;
+        e
+    }
+
+    /// Without the request hooks: the first SYN-ACK retransmission shows a
+    /// half-open connection; its child ends it quietly, the kernel's drop
+    /// after tcp_synack_retries with a derived CLOSE.
+    #[test]
+    fn half_open_from_synack_retransmissions() {
+        use state::*;
+        let mut tr = Tracker::new();
+        tr.set_synack_retries(2); // dropped 1 + 2 + 4 = 7 s after the SYN
+        let mut out = Vec::new();
+        listen(&mut tr, &mut out);
+        out.clear();
+        tr.apply(&synack_retrans(1000, REQ, 40001), &mut out);
+        assert_eq!(names(&out), ["80 LISTEN -> NEW_SYN_RECV (derived)"]);
+        assert_eq!(owner_pids(&out), [Some(200)]);
+        assert_eq!(out[0].ts_ns, 1000 * MSEC);
+        let half_open = |tr: &Tracker| tr.snapshot(None).iter().filter(|s| s.state == SYN_RECV).count();
+        assert_eq!(half_open(&tr), 1);
+        // The second retransmission of the same request says nothing new.
+        tr.apply(&synack_retrans(3000, REQ, 40001), &mut out);
+        assert_eq!(out.len(), 1);
+        // The handshake completes: the child ends the request.
+        let mut child = server(ev(sock_kind::STATE, 3500, CHILD, 80, 40001, 0, ""));
+        child.oldstate = LISTEN;
+        child.newstate = SYN_RECV;
+        tr.apply(&child, &mut out);
+        tr.apply(&server(st(3500, CHILD, 80, 40001, SYN_RECV, ESTABLISHED)), &mut out);
+        assert_eq!(
+            names(&out)[1..],
+            ["80 LISTEN -> SYN_RECV", "80 SYN_RECV -> ESTABLISHED"]
+        );
+        assert_eq!(half_open(&tr), 0);
+        tr.tick(10_000 * MSEC, &mut out);
+        assert_eq!(out.len(), 3, "a completed request is not dropped");
+        // Another one never completes: dropped 7 s after its SYN (1 s before
+        // its first retransmission).
+        out.clear();
+        tr.apply(&synack_retrans(11_000, REQ + 64, 40002), &mut out);
+        tr.tick(16_999 * MSEC, &mut out);
+        assert_eq!(out.len(), 1);
+        tr.tick(17_000 * MSEC, &mut out);
+        assert_eq!(
+            names(&out),
+            [
+                "80 LISTEN -> NEW_SYN_RECV (derived)",
+                "80 NEW_SYN_RECV -> CLOSE (derived)"
+            ]
+        );
+        assert_eq!(out[1].ts_ns, 17_000 * MSEC);
+        assert_eq!(out[1].ms_in_old, Some(7000.0));
+        assert_eq!(owner_pids(&out), [Some(200), Some(200)]);
+        assert_eq!(tr.incident_total(Incident::HalfOpenDropped), 1);
+        assert_eq!(tr.incident_total(Incident::SynAckRetransmit), 3);
+        assert_eq!(half_open(&tr), 0);
+        assert_eq!(tr.len(), 2, "the listener and the child");
+    }
+
+    /// The socket table's request sockets, polled: new ones shown, gone ones
+    /// (without a child) closed; requests of other namespaces untouched.
+    #[test]
+    fn half_open_from_the_socket_table() {
+        use state::*;
+        let mut tr = Tracker::new();
+        let mut out = Vec::new();
+        let t = |sport: u16| Tuple {
+            src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            sport: 80,
+            dst: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            dport: sport,
+        };
+        let req = |sport: u16| SocketInfo {
+            netns: NS,
+            tuple: t(sport),
+            state: SYN_RECV,
+            owner: None,
+            since_ns: None,
+            inode: 0,
+        };
+        // One from before the start, in the seed.
+        tr.seed_at(vec![req(40000)], 0);
+        listen(&mut tr, &mut out);
+        out.clear();
+        tr.requests_seen(NS, &[req(40000)], 500 * MSEC, &mut out);
+        assert!(out.is_empty(), "known from the seed: nothing to say");
+        tr.requests_seen(NS, &[req(40000), req(40001), req(40002)], 1000 * MSEC, &mut out);
+        assert_eq!(
+            names(&out),
+            [
+                "80 LISTEN -> NEW_SYN_RECV (derived)",
+                "80 LISTEN -> NEW_SYN_RECV (derived)"
+            ]
+        );
+        assert_eq!(owner_pids(&out), [Some(200), Some(200)]);
+        // A SYN-ACK retransmission of a polled request names the same one.
+        tr.apply(&synack_retrans(1100, REQ, 40001), &mut out);
+        assert_eq!(out.len(), 2);
+        // A request of another namespace, known from its retransmission.
+        let mut other = synack_retrans(1200, REQ + 64, 40009);
+        other.netns = NS + 1;
+        tr.apply(&other, &mut out);
+        assert_eq!(out.len(), 3);
+        // 40002 completes the handshake; 40000 and 40001 vanish without a child.
+        let mut child = server(ev(sock_kind::STATE, 1500, CHILD, 80, 40002, 0, ""));
+        child.oldstate = LISTEN;
+        child.newstate = SYN_RECV;
+        tr.apply(&child, &mut out);
+        out.clear();
+        tr.requests_seen(NS, &[], 2000 * MSEC, &mut out);
+        let mut got = names(&out);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "80 NEW_SYN_RECV -> CLOSE (derived)",
+                "80 NEW_SYN_RECV -> CLOSE (derived)"
+            ]
+        );
+        let ports: Vec<u16> = out.iter().map(|t| t.tuple.dport).collect();
+        assert!(ports.contains(&40000) && ports.contains(&40001), "{ports:?}");
+        // 40001 was half-open since 1 s before its retransmission.
+        let t1 = out.iter().find(|t| t.tuple.dport == 40001).unwrap();
+        assert_eq!(t1.ms_in_old, Some(1900.0));
+        assert_eq!(tr.incident_total(Incident::HalfOpenDropped), 2);
+        let left: Vec<(u32, u8)> = tr.snapshot(None).iter().map(|s| (s.netns, s.state)).collect();
+        assert!(left.contains(&(NS + 1, SYN_RECV)), "{left:?}");
+        assert_eq!(left.iter().filter(|(_, s)| *s == SYN_RECV).count(), 2, "{left:?}");
     }
 
     fn connect(tr: &mut Tracker, out: &mut Vec<Transition>, ts: u64, sk: u64, sport: u16) {
