@@ -242,7 +242,6 @@ pub fn run_live(cfg: &StatConfig, out: &mut impl Write, err: &mut impl Write) ->
     let mut events = Events {
         ring,
         netns,
-        kernel_timewait,
         pending: Vec::new(),
         trans: Vec::new(),
     };
@@ -344,8 +343,6 @@ fn count_entered(trans: &[Transition], netns: u32, entered: &mut [u64; STATES]) 
 struct Events {
     ring: RingBuf<MapData>,
     netns: u32,
-    /// Whether the timewait hooks are attached (else TIME_WAIT is derived).
-    kernel_timewait: bool,
     pending: Vec<SockEvent>,
     trans: Vec<Transition>,
 }
@@ -387,9 +384,9 @@ pub fn drift_between(a: &Counts, table: &Counts, b: &Counts) -> u64 {
 /// counts are taken just before and just after the read. When they differ
 /// (events were lost, or hooks are missing: without the timewait hooks a
 /// TIME_WAIT socket reused by tcp_tw_reuse or ended by a RST goes unseen),
-/// the tracker is built anew from the table, with owners. That drops what
-/// only the events knew: the recent incidents and when each socket entered
-/// its state.
+/// the tracker is brought in line with the table (with owners): sockets
+/// that agree keep when they entered their state, and the recent incidents
+/// stay.
 fn reseed(
     tracker: &mut Tracker,
     events: &mut Events,
@@ -417,17 +414,14 @@ fn reseed(
         .collect();
     let _ = writeln!(
         err,
-        "tracer: stat: {} sockets off the kernel's table ({}); seeding anew from it",
+        "tracer: stat: {} sockets off the kernel's table ({}); corrected from it",
         drift.sockets,
         diff.join(", ")
     );
     let mut table = table;
     let inodes = table.iter().map(|s| s.inode).filter(|&i| i != 0).collect();
     seed::attach_owners(&mut table, &owners::scan_for(&inodes));
-    let mut fresh = Tracker::new();
-    fresh.set_kernel_timewait(events.kernel_timewait);
-    fresh.seed(table);
-    *tracker = fresh;
+    tracker.reconcile(netns, table, monotonic_ns());
     Ok(())
 }
 

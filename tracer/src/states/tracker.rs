@@ -414,6 +414,134 @@ impl Tracker {
         self.now = self.now.max(now_ns);
     }
 
+    /// Brings what the tracker holds about namespace `netns` in line with a
+    /// fresh dump of its table (`table`, with owners where known), taken at
+    /// `now_ns`, without printing anything: sockets the table no longer
+    /// lists are forgotten (their CLOSE event was lost), sockets it lists in
+    /// another state take that state (entered at an unknown time), and
+    /// sockets only the table knows are seeded. What agrees keeps its entry
+    /// time and owner; incidents and counters are untouched. (The namespace
+    /// is a parameter: an empty table must still clear it.)
+    pub fn reconcile(&mut self, netns: u32, table: Vec<SocketInfo>, now_ns: u64) {
+        self.now = self.now.max(now_ns);
+        // The table by tuple; an entry is taken out once something matches it.
+        let mut listed: Map<Tuple, SocketInfo> = Map::default();
+        for mut info in table {
+            if info.netns != netns {
+                continue;
+            }
+            let t = info.tuple;
+            info.tuple = normalize(t.src, t.sport, t.dst, t.dport);
+            listed.insert(info.tuple, info);
+        }
+        let is_tw = |st: u8| st == state::TIME_WAIT;
+        // Full sockets (a held CLOSE -> SYN_SENT has no port yet: left alone).
+        let mut gone_listeners: Vec<(u16, IpAddr, u64)> = Vec::new();
+        self.conns.retain(|&sk, c| {
+            if c.netns != netns || c.held.is_some() || c.state == 0 || c.state == state::CLOSE {
+                return true;
+            }
+            match listed.get(&c.tuple) {
+                // (Listed as TIME_WAIT, it is a timewait socket now: this one is gone.)
+                Some(info) if !is_tw(info.state) => {
+                    if info.state != c.state {
+                        c.state = info.state;
+                        c.since = None;
+                        c.note_state(info.state);
+                    }
+                    if c.owner.is_none() {
+                        c.owner.clone_from(&info.owner);
+                    }
+                    listed.remove(&c.tuple);
+                    true
+                }
+                _ => {
+                    if c.state == state::LISTEN {
+                        gone_listeners.push((c.tuple.sport, c.tuple.src, sk));
+                    }
+                    false
+                }
+            }
+        });
+        // Timewait sockets: the table lists them as TIME_WAIT (or FIN_WAIT2).
+        self.timewait.retain(|_, tw| {
+            if tw.netns != netns {
+                return true;
+            }
+            match listed.get(&tw.tuple) {
+                Some(info) if is_tw(info.state) || info.state == state::FIN_WAIT2 => {
+                    tw.substate = info.state;
+                    listed.remove(&tw.tuple);
+                    true
+                }
+                _ => false,
+            }
+        });
+        // Request sockets: SYN_RECV in the table.
+        let req_by_tuple = &mut self.req_by_tuple;
+        self.requests.retain(|k, r| {
+            if r.netns != netns || r.completed {
+                return true;
+            }
+            if listed.get(&r.tuple).is_some_and(|i| i.state == state::SYN_RECV) {
+                listed.remove(&r.tuple);
+                true
+            } else {
+                if req_by_tuple.get(&(netns, r.tuple)) == Some(k) {
+                    req_by_tuple.remove(&(netns, r.tuple));
+                }
+                false
+            }
+        });
+        // What the seed knew: kept where the table agrees.
+        for table in [&mut self.seeded, &mut self.seeded_tw] {
+            table.retain(|(ns, t), s| {
+                if *ns != netns {
+                    return true;
+                }
+                match listed.get(t) {
+                    Some(info) if info.state == s.info.state => {
+                        if let (None, Some(o)) = (&s.info.owner, &info.owner) {
+                            s.info.owner = Some(o.clone());
+                        }
+                        listed.remove(t);
+                        true
+                    }
+                    _ => false,
+                }
+            });
+        }
+        // Listeners no longer listening.
+        let listening: Set<(u16, IpAddr)> = self
+            .conns
+            .values()
+            .filter(|c| c.netns == netns && c.state == state::LISTEN)
+            .map(|c| (c.tuple.sport, c.tuple.src))
+            .chain(
+                self.seeded
+                    .iter()
+                    .filter(|((ns, _), s)| *ns == netns && s.info.state == state::LISTEN)
+                    .map(|((_, t), _)| (t.sport, t.src)),
+            )
+            .chain(
+                listed
+                    .values()
+                    .filter(|i| i.state == state::LISTEN)
+                    .map(|i| (i.tuple.sport, i.tuple.src)),
+            )
+            .collect();
+        for (&(ns, port), list) in self.listeners.iter_mut() {
+            if ns == netns {
+                list.retain(|l| {
+                    listening.contains(&(port, l.addr)) && !gone_listeners.contains(&(port, l.addr, l.skaddr))
+                });
+            }
+        }
+        self.listeners.retain(|_, v| !v.is_empty());
+        // Only the table knows the rest.
+        self.seed_at(listed.into_values().collect(), now_ns);
+    }
+
     /// Transitions into each state (indexed by kernel state number), derived
     /// ones included, same-state events not: the caller takes differences for rates.
     pub fn entered(&self) -> &[u64; STATES] {
@@ -1754,6 +1882,106 @@ mod tests {
         let left: Vec<(u32, u8)> = tr.snapshot(None).iter().map(|s| (s.netns, s.state)).collect();
         assert!(left.contains(&(NS + 1, SYN_RECV)), "{left:?}");
         assert_eq!(left.iter().filter(|(_, s)| *s == SYN_RECV).count(), 2, "{left:?}");
+    }
+
+    /// A fresh table corrects the tracker: lost closes forgotten, changed
+    /// states taken, unknown sockets seeded; what agrees keeps its entry time
+    /// and owner, incidents stay, other namespaces are untouched.
+    #[test]
+    fn reconcile_with_the_table() {
+        use state::*;
+        let mut tr = Tracker::new();
+        let mut out = Vec::new();
+        listen(&mut tr, &mut out);
+        // 40000 established (agrees), 40001 established (the table says CLOSE_WAIT),
+        // 40002 established (gone: its CLOSE was lost), 40003 refused (an incident).
+        for (i, port) in [40000u16, 40001, 40002].into_iter().enumerate() {
+            let sk = CLIENT + i as u64 * 64;
+            connect(&mut tr, &mut out, 10, sk, port);
+            tr.apply(&st(20, sk, port, 80, SYN_SENT, ESTABLISHED), &mut out);
+        }
+        connect(&mut tr, &mut out, 30, CLIENT + 640, 40003);
+        tr.apply(&ev(sock_kind::RESET_RX, 31, CLIENT + 640, 40003, 80, 0, ""), &mut out);
+        tr.apply(&st(31, CLIENT + 640, 40003, 80, SYN_SENT, CLOSE), &mut out);
+        // A derived TIME_WAIT the table no longer lists (tcp_tw_reuse took it).
+        connect(&mut tr, &mut out, 40, CLIENT + 704, 40004);
+        for (old, new) in [
+            (SYN_SENT, ESTABLISHED),
+            (ESTABLISHED, FIN_WAIT1),
+            (FIN_WAIT1, FIN_WAIT2),
+            (FIN_WAIT2, CLOSE),
+        ] {
+            tr.apply(&st(41, CLIENT + 704, 40004, 80, old, new), &mut out);
+        }
+        // Another namespace's socket.
+        let mut far = ev(sock_kind::STATE, 50, CLIENT + 768, 0, 80, 100, "curl");
+        far.netns = NS + 1;
+        far.oldstate = CLOSE;
+        far.newstate = SYN_SENT;
+        tr.apply(&far, &mut out);
+        let mut far = st(51, CLIENT + 768, 40005, 80, SYN_SENT, ESTABLISHED);
+        far.netns = NS + 1;
+        tr.apply(&far, &mut out);
+        let info = |sport: u16, dport: u16, st: u8, inode: u64| SocketInfo {
+            netns: NS,
+            tuple: Tuple {
+                src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                sport,
+                dst: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+                dport,
+            },
+            state: st,
+            owner: Some(Owner {
+                pid: 999,
+                comm: Arc::from("table"),
+            }),
+            since_ns: None,
+            inode,
+        };
+        let mut listener = info(80, 0, LISTEN, 1);
+        listener.tuple.src = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+        listener.tuple.dst = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let table = vec![
+            listener,
+            info(40000, 80, ESTABLISHED, 2),
+            info(40001, 80, CLOSE_WAIT, 3),
+            info(41000, 80, TIME_WAIT, 0),
+            info(41001, 80, ESTABLISHED, 4),
+        ];
+        tr.reconcile(NS, table, 1000 * MSEC);
+        let mut snap = tr.snapshot(Some(NS));
+        snap.sort_by_key(|s| s.tuple.sport);
+        let got: Vec<(u16, u8, Option<u64>, Option<u32>)> = snap
+            .iter()
+            .map(|s| (s.tuple.sport, s.state, s.since_ns, s.owner.as_ref().map(|o| o.pid)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (80, LISTEN, Some(0), Some(200)),
+                (40000, ESTABLISHED, Some(20 * MSEC), Some(100)),
+                (40001, CLOSE_WAIT, None, Some(100)),
+                (41000, TIME_WAIT, None, Some(999)),
+                (41001, ESTABLISHED, None, Some(999)),
+            ]
+        );
+        assert_eq!(tr.snapshot(Some(NS + 1)).len(), 1, "other namespaces untouched");
+        assert_eq!(tr.incident_total(Incident::Refused), 1);
+        assert_eq!(tr.incidents().count(), 1);
+        // The derived TIME_WAIT is gone: its 2MSL end says nothing.
+        out.clear();
+        tr.tick(200_000 * MSEC, &mut out);
+        assert!(out.iter().all(|t| t.tuple.sport != 40004), "{:?}", names(&out));
+        // An empty table clears the namespace.
+        tr.reconcile(NS, Vec::new(), 300_000 * MSEC);
+        assert!(tr.snapshot(Some(NS)).is_empty());
+        // A child of the vanished listener gets no owner from it.
+        out.clear();
+        let mut child = server(ev(sock_kind::STATE, 300_001, CHILD, 80, 42000, 0, ""));
+        child.oldstate = LISTEN;
+        child.newstate = SYN_RECV;
+        tr.apply(&child, &mut out);
+        assert_eq!(owner_pids(&out), [None]);
     }
 
     fn connect(tr: &mut Tracker, out: &mut Vec<Transition>, ts: u64, sk: u64, sport: u16) {
