@@ -14,13 +14,14 @@
 //! LISTEN: connect() and listen() run in the owner).
 
 use aya_ebpf::{
+    bindings::BPF_RB_NO_WAKEUP,
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, generated::bpf_skc_to_tcp_sock},
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
 use tracer_common::{SockEvent, counter, sock_kind};
 
-use crate::{STATES, count, kmem::offsets, ring::submit_flags};
+use crate::{STATES, count, kmem::offsets};
 
 const IPPROTO_TCP: u16 = 6;
 const AF_INET: u16 = 2;
@@ -96,6 +97,9 @@ pub fn tracer_sk_state(ctx: BtfTracePointContext) -> u32 {
         }
     }
     entry.write(ev);
-    entry.submit(submit_flags(&STATES));
+    // No wakeup: the reader polls every 20 ms, and a ring of megabytes holds
+    // far more than 20 ms of state changes (a query per event would cost a
+    // helper call).
+    entry.submit(BPF_RB_NO_WAKEUP as u64);
     0
 }

@@ -43,6 +43,7 @@ fn states(args: &StatesArgs) -> anyhow::Result<()> {
         buffer_kib: args.buffer_kib,
         print: args.print_options(),
         alerts: !args.no_alerts,
+        accept_owner: args.accept_owner,
     };
     let summary = runtime()?.block_on(states_run::run(cfg, |line| eprintln!("tracer: {line}")))?;
     eprint!("{}", summary.text());

@@ -105,6 +105,8 @@ pub struct StatesConfig {
     pub print: PrintOptions,
     /// Run the diagnoses every second and print their alerts.
     pub alerts: bool,
+    /// Hook accept() through the syscall tracepoints where fexit cannot load.
+    pub accept_owner: bool,
 }
 
 /// What the run saw, for the exit report.
@@ -171,7 +173,10 @@ pub async fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<States
             "warning: socket table of netns {ns} not read ({e}): its sockets open before the start have no owner"
         ));
     }
-    let hooks = programs.attach_state_hooks()?;
+    let mut hooks = programs.attach_state_hooks()?;
+    if cfg.accept_owner && hooks.missing_kinds().contains(&sock_kind::ACCEPT) {
+        programs.attach_accept_syscalls(&mut hooks);
+    }
     let missing = hooks.missing_kinds();
     if let Some(line) = missing_hooks_note(&hooks.failed, &missing, &mut note) {
         note(&line);
