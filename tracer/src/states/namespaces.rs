@@ -43,7 +43,10 @@ fn list_in(proc: &Path, named: &Path) -> BTreeMap<u32, PathBuf> {
     }
     if let Ok(dir) = std::fs::read_dir(proc) {
         for e in dir.flatten() {
-            if e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())) {
+            if e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            {
                 add(e.path().join("ns/net"));
             }
         }
@@ -61,9 +64,11 @@ fn dump_in(netns: u32, path: &Path) -> Result<Vec<SocketInfo>, SeedError> {
         }
         seed::dump_as(netns)
     });
-    handle
-        .join()
-        .unwrap_or_else(|_| Err(SeedError::Netns(std::io::Error::other("namespace reader thread panicked"))))
+    handle.join().unwrap_or_else(|_| {
+        Err(SeedError::Netns(std::io::Error::other(
+            "namespace reader thread panicked",
+        )))
+    })
 }
 
 /// Every TCP socket of every network namespace, with owners, and the
