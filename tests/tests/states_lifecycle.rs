@@ -258,7 +258,14 @@ struct Expect<'a> {
 /// lifetime with the expected closer. Returns the lifetime's line.
 fn check_socket<'e>(events: &[&'e Event], x: &Expect) -> Result<&'e Event> {
     let ctx = || format!("{}:\n{}", x.what, dump(events));
-    let p = path(events);
+    let mut p = path(events);
+    // The request socket of a completed handshake shows only where the
+    // kernel lets the tracer hook it (fentry), or where it lived long enough
+    // for a SYN-ACK retransmission or the tracer's own namespace's poll: the
+    // line is allowed, not required.
+    if p.first().is_some_and(|t| t == "LISTEN->NEW_SYN_RECV") {
+        p.remove(0);
+    }
     let p_ref: Vec<&str> = p.iter().map(String::as_str).collect();
     ensure!(
         x.paths.contains(&p_ref.as_slice()),
@@ -334,7 +341,7 @@ fn pid_of(b: &Bg) -> u32 {
 }
 
 const CLIENT_OPEN: [&str; 2] = ["CLOSE->SYN_SENT", "SYN_SENT->ESTABLISHED"];
-const SERVER_OPEN: [&str; 3] = ["LISTEN->NEW_SYN_RECV", "LISTEN->SYN_RECV", "SYN_RECV->ESTABLISHED"];
+const SERVER_OPEN: [&str; 2] = ["LISTEN->SYN_RECV", "SYN_RECV->ESTABLISHED"];
 
 fn join<const N: usize>(open: [&'static str; N], rest: &[&'static str]) -> Vec<&'static str> {
     open.iter().chain(rest).copied().collect()
@@ -456,7 +463,13 @@ fn active_close() -> Result<()> {
         l.bytes_received,
         life.raw
     );
-    ensure!(l.handshake_ms.is_some(), "server handshake time missing: {}", life.raw);
+    // The server's handshake starts with the SYN, which only the request
+    // socket saw: known where it was seen (see check_socket), else null.
+    ensure!(
+        l.handshake_ms.is_none_or(|h| h <= l.duration_ms),
+        "server handshake time longer than the connection: {}",
+        life.raw
+    );
 
     // --netns: only the client's namespace (no server socket), all of the client socket.
     ensure!(
