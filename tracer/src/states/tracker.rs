@@ -79,6 +79,7 @@ const F_RST_RX: u8 = 8; // a RST was received
 const F_SYN_SENT: u8 = 16; // active open
 const F_LISTENER: u8 = 32;
 const F_ESTABLISHED: u8 = 64; // the handshake completed
+const F_FIN_ACKED: u8 = 128; // this side's FIN was acknowledged (FIN_WAIT2 reached)
 
 /// A full socket.
 #[derive(Debug)]
@@ -128,7 +129,8 @@ impl Conn {
     fn note_state(&mut self, st: u8) {
         self.flags |= match st {
             state::ESTABLISHED => F_ESTABLISHED,
-            state::FIN_WAIT1 | state::FIN_WAIT2 => F_FIN_WAIT | F_ESTABLISHED,
+            state::FIN_WAIT1 => F_FIN_WAIT | F_ESTABLISHED,
+            state::FIN_WAIT2 => F_FIN_WAIT | F_FIN_ACKED | F_ESTABLISHED,
             state::CLOSE_WAIT | state::LAST_ACK => F_CLOSE_WAIT | F_ESTABLISHED,
             state::CLOSING => F_CLOSING | F_ESTABLISHED,
             state::SYN_SENT => F_SYN_SENT,
@@ -996,6 +998,17 @@ impl Tracker {
             }
             None => None,
         };
+        // The kernel's totals count sequence space: the SYN this side sent
+        // (acknowledged during an active open) and each FIN. Only data is reported.
+        let timewait = tw.is_some();
+        let f = c.flags;
+        let syn = f & F_SYN_SENT != 0 && f & F_ESTABLISHED != 0;
+        let fin_acked = f & F_FIN_ACKED != 0
+            || (old == state::CLOSING && timewait)
+            || (old == state::LAST_ACK && f & F_RST_RX == 0);
+        let fin_received = f & (F_CLOSE_WAIT | F_CLOSING) != 0 || (old == state::FIN_WAIT2 && timewait);
+        sent = sent.saturating_sub(u64::from(syn) + u64::from(fin_acked));
+        recv = recv.saturating_sub(u64::from(fin_received));
         t.lifetime = c.lifetime(old, ts, sent, recv);
         if c.flags & F_SYN_SENT != 0 && c.flags & F_ESTABLISHED == 0 {
             if c.flags & F_RST_RX != 0 {
@@ -1577,12 +1590,13 @@ mod tests {
         let mut tw = ev(sock_kind::TW_START, 13, CLIENT, 40000, 80, 0, "swapper/0");
         tw.aux = TW;
         tw.newstate = TIME_WAIT;
-        tw.bytes_acked = 78;
-        tw.bytes_received = 3456;
+        // The kernel's totals: data plus our SYN and FIN, and the peer's FIN.
+        tw.bytes_acked = 80;
+        tw.bytes_received = 3457;
         tr.apply(&tw, out);
         let mut close = st(13, CLIENT, 40000, 80, FIN_WAIT2, CLOSE);
-        close.bytes_acked = 78;
-        close.bytes_received = 3456;
+        close.bytes_acked = 80;
+        close.bytes_received = 3457;
         tr.apply(&close, out);
     }
 
@@ -1666,8 +1680,9 @@ mod tests {
         tr.apply(&server(st(110, CHILD, 80, 40000, ESTABLISHED, CLOSE_WAIT)), &mut out);
         tr.apply(&server(st(111, CHILD, 80, 40000, CLOSE_WAIT, LAST_ACK)), &mut out);
         let mut close = server(st(112, CHILD, 80, 40000, LAST_ACK, CLOSE));
-        close.bytes_acked = 3456;
-        close.bytes_received = 78;
+        // Data plus our FIN (acknowledged in LAST_ACK) and the peer's FIN.
+        close.bytes_acked = 3457;
+        close.bytes_received = 79;
         tr.apply(&close, &mut out);
         assert_eq!(
             names(&out),
