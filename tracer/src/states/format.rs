@@ -6,10 +6,8 @@ use std::{
     net::{IpAddr, Ipv4Addr},
 };
 
-use serde::Serialize;
-
 use super::{
-    model::{Lifetime, Transition, Tuple},
+    model::{Transition, Tuple},
     state_name,
 };
 use crate::print::Timestamp;
@@ -132,105 +130,110 @@ pub fn write_text(out: &mut Vec<u8>, prefix: &[u8], t: &Transition) {
     }
 }
 
-/// Milliseconds rounded to the microsecond (JSON numbers stay short).
-fn round_ms(ms: f64) -> f64 {
-    (ms * 1000.0).round() / 1000.0
-}
-
-/// An address serialized as its text (IPv4 without core::fmt).
-struct JsonIp(IpAddr);
-
-impl Serialize for JsonIp {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            IpAddr::V4(v4) => {
-                let mut buf = [0u8; 15];
-                let mut n = 0;
-                for (i, o) in v4.octets().into_iter().enumerate() {
-                    if i > 0 {
-                        buf[n] = b'.';
-                        n += 1;
-                    }
-                    let mut b = itoa::Buffer::new();
-                    let d = b.format(o).as_bytes();
-                    buf[n..n + d.len()].copy_from_slice(d);
-                    n += d.len();
-                }
-                // Only ASCII digits and dots were written.
-                s.serialize_str(std::str::from_utf8(&buf[..n]).unwrap_or_default())
+/// A number of milliseconds with three decimals (to the microsecond), or
+/// `null`; what is not a finite, non-negative number is `null` too.
+fn json_ms(out: &mut Vec<u8>, ms: Option<f64>) {
+    match ms {
+        Some(v) if v.is_finite() && v >= 0.0 => {
+            let us = (v * 1000.0).round() as u64;
+            int(out, us / 1000);
+            out.push(b'.');
+            let frac = us % 1000;
+            if frac < 100 {
+                out.push(b'0');
             }
-            IpAddr::V6(v6) => s.collect_str(&v6),
+            if frac < 10 {
+                out.push(b'0');
+            }
+            int(out, frac);
         }
+        _ => out.extend_from_slice(b"null"),
     }
 }
 
-#[derive(Serialize)]
-struct JsonLifetime {
-    duration_ms: f64,
-    handshake_ms: Option<f64>,
-    bytes_sent: u64,
-    bytes_received: u64,
-    closed_by: &'static str,
-    syn_retransmits: u32,
-}
-
-impl From<&Lifetime> for JsonLifetime {
-    fn from(l: &Lifetime) -> Self {
-        Self {
-            duration_ms: round_ms(l.duration_ms),
-            handshake_ms: l.handshake_ms.map(round_ms),
-            bytes_sent: l.bytes_sent,
-            bytes_received: l.bytes_received,
-            closed_by: l.closed_by.name(),
-            syn_retransmits: l.syn_retransmits,
+/// A JSON string: quotes, backslashes and control characters escaped.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0..0x20 | 0x7f => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 15)]);
+            }
+            _ => out.push(b),
         }
     }
-}
-
-#[derive(Serialize)]
-struct JsonLine<'a> {
-    time: f64,
-    family: &'static str,
-    src: JsonIp,
-    sport: u16,
-    dst: JsonIp,
-    dport: u16,
-    old: &'static str,
-    new: &'static str,
-    ms_in_old: Option<f64>,
-    pid: Option<u32>,
-    comm: Option<&'a str>,
-    netns: u32,
-    derived: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lifetime: Option<JsonLifetime>,
+    out.push(b'"');
 }
 
 /// Appends one JSON object and a newline: the keys `time` (epoch seconds,
 /// microsecond precision), `family` (`inet`/`inet6`), `src`, `sport`, `dst`,
 /// `dport`, `old`, `new` (kernel state names), `ms_in_old`, `pid`, `comm`
 /// (null when unknown), `netns`, `derived`, and `lifetime` when the
-/// connection ended.
+/// connection ended. Written by hand: it runs for every state change, and
+/// serde_json took twice as long.
 pub fn write_json(out: &mut Vec<u8>, wall: Timestamp, t: &Transition) {
-    let line = JsonLine {
-        time: wall.sec as f64 + (wall.nsec / 1000) as f64 / 1e6,
-        family: if t.tuple.src.is_ipv4() { "inet" } else { "inet6" },
-        src: JsonIp(t.tuple.src),
-        sport: t.tuple.sport,
-        dst: JsonIp(t.tuple.dst),
-        dport: t.tuple.dport,
-        old: state_name(t.old),
-        new: state_name(t.new),
-        ms_in_old: t.ms_in_old.map(round_ms),
-        pid: t.owner.as_ref().map(|o| o.pid),
-        comm: t.owner.as_ref().map(|o| &*o.comm),
-        netns: t.netns,
-        derived: t.derived,
-        lifetime: t.lifetime.as_ref().map(JsonLifetime::from),
-    };
-    // Serializing plain numbers and strings into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, &line);
-    out.push(b'\n');
+    out.extend_from_slice(b"{\"time\":");
+    int(out, wall.sec);
+    out.push(b'.');
+    let us = (wall.nsec / 1000).min(999_999);
+    let digits = itoa::Buffer::new().format(us).len();
+    out.extend(std::iter::repeat_n(b'0', 6 - digits));
+    int(out, us);
+    out.extend_from_slice(if t.tuple.src.is_ipv4() {
+        b",\"family\":\"inet\",\"src\":\""
+    } else {
+        b",\"family\":\"inet6\",\"src\":\""
+    });
+    ip(out, t.tuple.src);
+    out.extend_from_slice(b"\",\"sport\":");
+    int(out, t.tuple.sport);
+    out.extend_from_slice(b",\"dst\":\"");
+    ip(out, t.tuple.dst);
+    out.extend_from_slice(b"\",\"dport\":");
+    int(out, t.tuple.dport);
+    out.extend_from_slice(b",\"old\":\"");
+    out.extend_from_slice(state_name(t.old).as_bytes());
+    out.extend_from_slice(b"\",\"new\":\"");
+    out.extend_from_slice(state_name(t.new).as_bytes());
+    out.extend_from_slice(b"\",\"ms_in_old\":");
+    json_ms(out, t.ms_in_old);
+    match &t.owner {
+        Some(o) => {
+            out.extend_from_slice(b",\"pid\":");
+            int(out, o.pid);
+            out.extend_from_slice(b",\"comm\":");
+            json_str(out, &o.comm);
+        }
+        None => out.extend_from_slice(b",\"pid\":null,\"comm\":null"),
+    }
+    out.extend_from_slice(b",\"netns\":");
+    int(out, t.netns);
+    out.extend_from_slice(if t.derived {
+        b",\"derived\":true"
+    } else {
+        b",\"derived\":false"
+    });
+    if let Some(l) = &t.lifetime {
+        out.extend_from_slice(b",\"lifetime\":{\"duration_ms\":");
+        json_ms(out, Some(l.duration_ms));
+        out.extend_from_slice(b",\"handshake_ms\":");
+        json_ms(out, l.handshake_ms);
+        out.extend_from_slice(b",\"bytes_sent\":");
+        int(out, l.bytes_sent);
+        out.extend_from_slice(b",\"bytes_received\":");
+        int(out, l.bytes_received);
+        out.extend_from_slice(b",\"closed_by\":\"");
+        out.extend_from_slice(l.closed_by.name().as_bytes());
+        out.extend_from_slice(b"\",\"syn_retransmits\":");
+        int(out, l.syn_retransmits);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"}\n");
 }
 
 #[cfg(test)]
@@ -241,7 +244,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::states::model::{Closer, Owner, state};
+    use crate::states::model::{Closer, Lifetime, Owner, state};
 
     fn transition() -> Transition {
         Transition {
@@ -360,5 +363,36 @@ mod tests {
         assert_eq!(v["lifetime"]["closed_by"], "refused");
         assert!(v["lifetime"]["handshake_ms"].is_null());
         assert_eq!(v["lifetime"]["syn_retransmits"], 2);
+    }
+
+    #[test]
+    fn json_escapes_commands_and_keeps_numbers_valid() {
+        let mut t = transition();
+        t.owner = Some(Owner {
+            pid: 7,
+            comm: Arc::from("a\"b\\c\u{1}d é"),
+        });
+        t.ms_in_old = Some(f64::NAN);
+        t.tuple.src = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1).into();
+        t.tuple.dst = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2).into();
+        t.lifetime = Some(Lifetime {
+            duration_ms: 2.0005,
+            handshake_ms: Some(0.0),
+            bytes_sent: 1,
+            bytes_received: 2,
+            closed_by: Closer::Both,
+            syn_retransmits: 0,
+        });
+        let mut out = Vec::new();
+        write_json(&mut out, Timestamp { sec: 5, nsec: 7_000 }, &t);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["comm"], "a\"b\\c\u{1}d é");
+        assert!(v["ms_in_old"].is_null());
+        assert_eq!(v["family"], "inet6");
+        assert_eq!(v["src"], "fd00::1");
+        assert_eq!(v["time"].as_f64(), Some(5.000007));
+        assert_eq!(v["lifetime"]["duration_ms"].as_f64(), Some(2.001));
+        assert_eq!(v["lifetime"]["handshake_ms"].as_f64(), Some(0.0));
+        assert_eq!(v["lifetime"]["closed_by"], "both");
     }
 }
