@@ -89,6 +89,21 @@ impl Filter {
             && any(&self.states, |s| t.old == *s || t.new == *s)
             && any(&self.netns, |n| t.netns == *n)
     }
+
+    /// An alert passes when what it names passes: its local or remote port,
+    /// its process, its state, its namespace (an alert that names no process
+    /// or port does not pass a filter on them).
+    pub fn matches_alert(&self, a: &diag::Alert) -> bool {
+        fn any<T>(list: &[T], f: impl Fn(&T) -> bool) -> bool {
+            list.is_empty() || list.iter().any(f)
+        }
+        any(&self.ports, |p| {
+            a.local_port == Some(*p) || a.remote.is_some_and(|r| r.port() == *p)
+        }) && any(&self.pids, |p| a.pid == Some(*p))
+            && any(&self.comms, |c| a.comm.as_deref() == Some(c.as_str()))
+            && any(&self.states, |s| a.key.state == *s)
+            && any(&self.netns, |n| a.netns == *n)
+    }
 }
 
 /// What `tracer states` does.
@@ -227,6 +242,7 @@ pub async fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<States
         diag: DiagConfig::default(),
         shown: HashMap::new(),
         netns: cfg.filter.netns.clone(),
+        filter: cfg.filter.clone(),
         sockets: Vec::new(),
         next_ns: 0,
         time_wait_in: 0,
@@ -476,6 +492,8 @@ struct Alerts {
     shown: HashMap<AlertKey, u64>,
     /// `--netns`: only alerts about these namespaces.
     netns: Vec<u32>,
+    /// The other filters apply to alerts as to transitions (see [`Filter::matches_alert`]).
+    filter: Filter,
     /// The tracker's snapshot, its allocation reused from run to run.
     sockets: Vec<SocketInfo>,
     /// When the diagnoses run next (CLOCK_MONOTONIC ns).
@@ -520,7 +538,7 @@ impl Alerts {
             );
         }
         for a in alerts {
-            if !self.netns.is_empty() && !self.netns.contains(&a.netns) {
+            if !self.filter.matches_alert(&a) {
                 continue;
             }
             let last = self.shown.get(&a.key).copied();
