@@ -423,6 +423,20 @@ impl Programs {
         Ok(())
     }
 
+    /// Runs of the loaded state programs the kernel skipped because they
+    /// would have nested on a CPU (their events are lost; see [`super::proginfo`]).
+    pub fn state_recursion_misses(&self) -> u64 {
+        let mut names = vec![names::STATE_BTF_PROG, names::STATE_PROG];
+        names.extend(Hook::ALL.iter().chain(Hook::FALLBACKS.iter()).map(|h| h.program()));
+        names.sort_unstable();
+        names.dedup();
+        names
+            .into_iter()
+            .filter_map(|n| self.ebpf.program(n)?.fd().ok())
+            .filter_map(|fd| super::proginfo::recursion_misses(fd).ok())
+            .sum()
+    }
+
     /// Takes a ring buffer out of the object (it stays valid after detaching).
     pub fn take_ring(&mut self, name: &str) -> Result<RingBuf<MapData>, CaptureError> {
         let map = self.ebpf.take_map(name).ok_or_else(|| missing(name))?;

@@ -9,6 +9,7 @@ pub mod iface;
 pub mod link;
 pub mod load;
 pub mod preflight;
+pub mod proginfo;
 pub mod record;
 pub mod tpformat;
 

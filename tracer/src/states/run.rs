@@ -130,18 +130,27 @@ pub struct StatesConfig {
 pub struct StatesSummary {
     pub printed: u64,
     pub counters: Counters,
+    /// Runs of the state programs the kernel skipped (nested on a CPU).
+    pub missed: u64,
 }
 
 impl StatesSummary {
     /// The line printed on stderr at exit.
     pub fn text(&self) -> String {
-        let seen = self.counters.sock_events_seen();
-        format!(
+        let seen = self.counters.sock_events_seen() + self.missed;
+        let mut s = format!(
             "{} state event{} seen, {} dropped by kernel\n",
             seen,
             if seen == 1 { "" } else { "s" },
-            self.counters.sock_events_lost()
-        )
+            self.counters.sock_events_lost() + self.missed
+        );
+        if self.missed > 0 {
+            s.push_str(&format!(
+                "({} of them never reached the programs: the kernel skips a tracing program that would run nested on a CPU)\n",
+                self.missed
+            ));
+        }
+        s
     }
 }
 
@@ -317,6 +326,7 @@ pub async fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<States
     }
 
     // Detach; whatever the ring still holds happened before we stopped.
+    let missed = programs.state_recursion_misses();
     drop(programs);
     if !done {
         drain(ring.get_mut(), &mut pending);
@@ -329,6 +339,7 @@ pub async fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<States
     Ok(StatesSummary {
         printed: out.printed,
         counters,
+        missed,
     })
 }
 
