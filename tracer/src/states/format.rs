@@ -59,22 +59,26 @@ fn write_owner(out: &mut Vec<u8>, t: &Transition) {
     }
 }
 
+/// A finite, non-negative number of milliseconds with three decimals
+/// (rounded to the microsecond), without core::fmt.
+fn millis(out: &mut Vec<u8>, v: f64) {
+    let us = (v * 1000.0).round() as u64;
+    int(out, us / 1000);
+    out.push(b'.');
+    let frac = us % 1000;
+    if frac < 100 {
+        out.push(b'0');
+    }
+    if frac < 10 {
+        out.push(b'0');
+    }
+    int(out, frac);
+}
+
 /// `12.345 ms` (rounded to the microsecond), or `? ms`.
 fn write_ms(out: &mut Vec<u8>, ms: Option<f64>) {
     match ms {
-        Some(v) if v.is_finite() && v >= 0.0 => {
-            let us = (v * 1000.0).round() as u64;
-            int(out, us / 1000);
-            out.push(b'.');
-            let frac = us % 1000;
-            if frac < 100 {
-                out.push(b'0');
-            }
-            if frac < 10 {
-                out.push(b'0');
-            }
-            int(out, frac);
-        }
+        Some(v) if v.is_finite() && v >= 0.0 => millis(out, v),
         Some(v) => {
             let _ = write!(out, "{v:.3}");
         }
@@ -134,19 +138,7 @@ pub fn write_text(out: &mut Vec<u8>, prefix: &[u8], t: &Transition) {
 /// `null`; what is not a finite, non-negative number is `null` too.
 fn json_ms(out: &mut Vec<u8>, ms: Option<f64>) {
     match ms {
-        Some(v) if v.is_finite() && v >= 0.0 => {
-            let us = (v * 1000.0).round() as u64;
-            int(out, us / 1000);
-            out.push(b'.');
-            let frac = us % 1000;
-            if frac < 100 {
-                out.push(b'0');
-            }
-            if frac < 10 {
-                out.push(b'0');
-            }
-            int(out, frac);
-        }
+        Some(v) if v.is_finite() && v >= 0.0 => millis(out, v),
         _ => out.extend_from_slice(b"null"),
     }
 }
