@@ -98,9 +98,17 @@ pub fn send(ev: &SockEvent) {
     }
 }
 
-/// Copies a tracepoint's address fields into the event (IPv4 in the first 4 bytes).
+/// Copies a `tcp:*` tracepoint's tuple into the event (IPv4 in the first 4
+/// bytes) and reads the network namespace of `sk`, the socket it names.
 #[inline(always)]
-pub fn set_addrs(ev: &mut SockEvent, family: u16, v4: (&[u8; 4], &[u8; 4]), v6: (&[u8; 16], &[u8; 16])) {
+pub fn set_tuple(
+    ev: &mut SockEvent,
+    family: u16,
+    v4: (&[u8; 4], &[u8; 4]),
+    v6: (&[u8; 16], &[u8; 16]),
+    ports: (u16, u16),
+    sk: u64,
+) {
     ev.family = family as u8;
     if family == AF_INET {
         ev.saddr[..4].copy_from_slice(v4.0);
@@ -108,5 +116,10 @@ pub fn set_addrs(ev: &mut SockEvent, family: u16, v4: (&[u8; 4], &[u8; 4]), v6: 
     } else {
         ev.saddr = *v6.0;
         ev.daddr = *v6.1;
+    }
+    (ev.sport, ev.dport) = ports;
+    let o = offsets();
+    if o.valid != 0 {
+        ev.netns = netns(sk, &o);
     }
 }

@@ -14,7 +14,7 @@
 use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 use tracer_common::{TcpReceiveResetRaw, TcpRetransmitSkbRaw, TcpRetransmitSynackRaw, sock_kind};
 
-use crate::kmem::{event, netns, offsets, send, set_addrs};
+use crate::kmem::{event, send, set_tuple};
 
 /// `TCP_SYN_SENT`.
 const TCP_SYN_SENT: i32 = 2;
@@ -26,18 +26,14 @@ pub fn tracer_rst_rx(ctx: TracePointContext) -> u32 {
         return 0;
     };
     let mut ev = event(sock_kind::RESET_RX, raw.skaddr, 0);
-    set_addrs(
+    set_tuple(
         &mut ev,
         raw.family,
         (&raw.saddr, &raw.daddr),
         (&raw.saddr_v6, &raw.daddr_v6),
+        (raw.sport, raw.dport),
+        raw.skaddr,
     );
-    ev.sport = raw.sport;
-    ev.dport = raw.dport;
-    let o = offsets();
-    if o.valid != 0 {
-        ev.netns = netns(raw.skaddr, &o);
-    }
     send(&ev);
     0
 }
@@ -57,19 +53,15 @@ pub fn tracer_syn_rtx(ctx: TracePointContext) -> u32 {
         return 0;
     };
     let mut ev = event(sock_kind::SYN_RETRANS, raw.skaddr, 0);
-    set_addrs(
+    set_tuple(
         &mut ev,
         raw.family,
         (&raw.saddr, &raw.daddr),
         (&raw.saddr_v6, &raw.daddr_v6),
+        (raw.sport, raw.dport),
+        raw.skaddr,
     );
-    ev.sport = raw.sport;
-    ev.dport = raw.dport;
     ev.ret = raw.err;
-    let o = offsets();
-    if o.valid != 0 {
-        ev.netns = netns(raw.skaddr, &o);
-    }
     send(&ev);
     0
 }
@@ -81,18 +73,14 @@ pub fn tracer_synack_rtx(ctx: TracePointContext) -> u32 {
         return 0;
     };
     let mut ev = event(sock_kind::SYNACK_RETRANS, raw.req, raw.skaddr);
-    set_addrs(
+    set_tuple(
         &mut ev,
         raw.family,
         (&raw.saddr, &raw.daddr),
         (&raw.saddr_v6, &raw.daddr_v6),
+        (raw.sport, raw.dport),
+        raw.req,
     );
-    ev.sport = raw.sport;
-    ev.dport = raw.dport;
-    let o = offsets();
-    if o.valid != 0 {
-        ev.netns = netns(raw.req, &o);
-    }
     send(&ev);
     0
 }
