@@ -78,11 +78,13 @@ pub struct Filter {
     pub netns: Vec<u32>,
 }
 
+/// An empty filter list lets everything through; otherwise one value must match.
+fn any<T>(list: &[T], f: impl Fn(&T) -> bool) -> bool {
+    list.is_empty() || list.iter().any(f)
+}
+
 impl Filter {
     pub fn matches(&self, t: &Transition) -> bool {
-        fn any<T>(list: &[T], f: impl Fn(&T) -> bool) -> bool {
-            list.is_empty() || list.iter().any(f)
-        }
         any(&self.ports, |p| t.tuple.sport == *p || t.tuple.dport == *p)
             && any(&self.pids, |p| t.owner.as_ref().is_some_and(|o| o.pid == *p))
             && any(&self.comms, |c| t.owner.as_ref().is_some_and(|o| *o.comm == **c))
@@ -94,9 +96,6 @@ impl Filter {
     /// its process, its state, its namespace (an alert that names no process
     /// or port does not pass a filter on them).
     pub fn matches_alert(&self, a: &diag::Alert) -> bool {
-        fn any<T>(list: &[T], f: impl Fn(&T) -> bool) -> bool {
-            list.is_empty() || list.iter().any(f)
-        }
         any(&self.ports, |p| {
             a.local_port == Some(*p) || a.remote.is_some_and(|r| r.port() == *p)
         }) && any(&self.pids, |p| a.pid == Some(*p))
