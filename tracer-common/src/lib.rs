@@ -46,6 +46,23 @@ pub struct PacketSlot<const N: usize> {
 const _: () = assert!(size_of::<PacketSlot<128>>() == 24 + 128);
 const _: () = assert!(size_of::<PacketSlot<65536>>() == 24 + 65536);
 
+/// One classic-BPF instruction, laid out as the kernel's and libpcap's `struct sock_filter`
+/// (`struct bpf_insn` in libpcap): what `pcap_compile` produces for a filter expression. The
+/// packet programs evaluate these (from the `FILTER` array map) before copying anything.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CbpfInsn {
+    pub code: u16,
+    pub jt: u8,
+    pub jf: u8,
+    pub k: u32,
+}
+const _: () = assert!(size_of::<CbpfInsn>() == 8);
+
+/// Most instructions a filter may have (libpcap's optimised output for long expressions
+/// stays far below this; classic BPF's own limit, BPF_MAXINSNS, is 4096).
+pub const MAX_CBPF_INSNS: u32 = 512;
+
 /// Kinds of [`SockEvent`]: what the kernel saw happen to a socket.
 pub mod sock_kind {
     /// `sock:inet_sock_set_state` (TCP only): `oldstate` → `newstate`. With
@@ -321,4 +338,5 @@ mod pod {
     unsafe impl aya::Pod for super::SockEvent {}
     unsafe impl aya::Pod for super::SockOffsets {}
     unsafe impl aya::Pod for super::FileOffsets {}
+    unsafe impl aya::Pod for super::CbpfInsn {}
 }
