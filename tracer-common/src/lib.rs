@@ -132,6 +132,67 @@ pub struct SockEvent {
 }
 const _: () = assert!(size_of::<SockEvent>() == 112);
 
+/// One slot of the per-CPU state rings (`STATE_RING`): a state change seen by the
+/// `tracer_sk_state` program. Written by one CPU only (the kernel never nests a program
+/// in itself on a CPU), read in place by user space through an mmap of the map.
+/// `slots` is 2 when a [`StateExtra`] follows in the next slot (the owner at CLOSE →
+/// SYN_SENT / LISTEN, the byte totals at → CLOSE).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateRec {
+    /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC nanoseconds.
+    pub ts_ns: u64,
+    /// Kernel address of the socket.
+    pub skaddr: u64,
+    /// Local and remote address (IPv4 in the first 4 bytes).
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
+    /// Inode number of the socket's network namespace.
+    pub netns: u32,
+    /// Local and remote port, host byte order.
+    pub sport: u16,
+    pub dport: u16,
+    pub oldstate: u8,
+    pub newstate: u8,
+    /// AF_INET or AF_INET6.
+    pub family: u8,
+    /// Slots this record takes: 1, or 2 with a [`StateExtra`].
+    pub slots: u8,
+    pub _pad: [u8; 4],
+}
+const _: () = assert!(size_of::<StateRec>() == 64);
+
+/// The second slot of a two-slot [`StateRec`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateExtra {
+    /// `bpf_get_current_pid_tgid()` at CLOSE → SYN_SENT / LISTEN (the owner), else 0.
+    pub pid_tgid: u64,
+    /// `tcp_sock.bytes_acked` / `bytes_received` at → CLOSE, else 0.
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    /// Command name of the task at CLOSE → SYN_SENT / LISTEN.
+    pub comm: [u8; 16],
+    pub _pad: [u8; 24],
+}
+const _: () = assert!(size_of::<StateExtra>() == size_of::<StateRec>());
+
+/// Producer and consumer positions of one CPU's state ring (`STATE_RING_POS`, indexed by
+/// CPU), in slots, counting up without wrapping. Each on its own cache line: the CPU's
+/// program writes `head`, user space writes `tail`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingPos {
+    pub head: u64,
+    pub _pad_head: [u64; 7],
+    pub tail: u64,
+    pub _pad_tail: [u64; 7],
+}
+const _: () = assert!(size_of::<RingPos>() == 128);
+
+/// `BPF_F_MMAPABLE`: an array map user space can mmap.
+pub const BPF_F_MMAPABLE: u32 = 1 << 10;
+
 /// Byte offsets of kernel struct fields, read from the running kernel's BTF by
 /// user space and handed to the programs as a global before loading. `valid`
 /// is 0 when they could not be resolved: the programs then read no socket
@@ -291,16 +352,32 @@ pub mod counter {
     pub const SOCK_SEEN: u32 = 7;
     /// Socket events (all kinds but STATE) the state ring buffer could not take.
     pub const SOCK_LOST: u32 = 8;
+    /// XDP packets the capture filter matched (all of them without a filter). Each is then
+    /// copied (`XDP_COPIED`) or lost (`XDP_LOST`): matched = copied + lost.
+    pub const XDP_MATCHED: u32 = 10;
+    /// XDP packets written to the packet ring buffer.
+    pub const XDP_COPIED: u32 = 11;
+    /// TC packets the capture filter matched; copied (`TC_COPIED`) or lost (`TC_LOST`).
+    pub const TC_MATCHED: u32 = 12;
+    /// TC packets written to the packet ring buffer.
+    pub const TC_COPIED: u32 = 13;
     /// Number of counters.
-    pub const COUNT: u32 = 10;
+    pub const COUNT: u32 = 14;
 }
 
 /// Map and global names, shared so a rename breaks the build, not the run.
 pub mod names {
     pub const PACKETS: &str = "PACKETS";
     pub const STATES: &str = "STATES";
+    /// The per-CPU state rings: `STATE_RING_SLOTS` [`super::StateRec`] slots per CPU.
+    pub const STATE_RING: &str = "STATE_RING";
+    pub const STATE_RING_POS: &str = "STATE_RING_POS";
+    pub const STATE_RING_SLOTS: &str = "STATE_RING_SLOTS";
     pub const COUNTERS: &str = "COUNTERS";
     pub const SNAPLEN: &str = "SNAPLEN";
+    /// The capture filter: classic-BPF instructions ([`super::CbpfInsn`]) and their number.
+    pub const FILTER: &str = "FILTER";
+    pub const FILTER_LEN: &str = "FILTER_LEN";
     pub const WAKEUP_BYTES: &str = "WAKEUP_BYTES";
     pub const XDP_PROG: &str = "tracer_xdp";
     pub const TC_PROG: &str = "tracer_tc_egress";
@@ -339,4 +416,6 @@ mod pod {
     unsafe impl aya::Pod for super::SockOffsets {}
     unsafe impl aya::Pod for super::FileOffsets {}
     unsafe impl aya::Pod for super::CbpfInsn {}
+    unsafe impl aya::Pod for super::StateRec {}
+    unsafe impl aya::Pod for super::RingPos {}
 }

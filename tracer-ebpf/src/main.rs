@@ -2,6 +2,7 @@
 //!
 //! - `tracer_xdp`: XDP on each capture interface (ingress).
 //! - `tracer_tc_egress`: TCX egress on the same interfaces.
+//!   Both run the capture filter (`filter`: classic BPF from libpcap) before copying.
 //! - `tracer_sk_state`: BTF tracepoint `inet_sock_set_state`, TCP only
 //!   (`sock_btf`); `tracer_inet_sock_set_state`, the classic tracepoint, where
 //!   that cannot load (`sock`).
@@ -16,6 +17,7 @@
 #![no_std]
 #![no_main]
 
+mod filter;
 mod kmem;
 mod packet;
 mod ring;
@@ -27,9 +29,9 @@ mod tcp_tp;
 
 use aya_ebpf::{
     macros::map,
-    maps::{PerCpuArray, RingBuf},
+    maps::{Array, PerCpuArray, RingBuf},
 };
-use tracer_common::{FileOffsets, SockOffsets, counter};
+use tracer_common::{BPF_F_MMAPABLE, FileOffsets, RingPos, SockOffsets, StateRec, counter};
 
 /// Packet events. Its size is set by user space at load time (`-B`).
 #[map]
@@ -38,6 +40,20 @@ static PACKETS: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
 /// TCP state events.
 #[map]
 static STATES: RingBuf = RingBuf::with_byte_size(1 << 20, 0);
+
+/// State changes from `tracer_sk_state`: one ring of `STATE_RING_SLOTS` slots per CPU,
+/// CPU c's at `[c * STATE_RING_SLOTS, (c + 1) * STATE_RING_SLOTS)`, read in place by user
+/// space (mmap). No lock and no record header: one producer per CPU. Sized by the loader.
+#[map]
+static STATE_RING: Array<StateRec> = Array::with_max_entries(1, BPF_F_MMAPABLE);
+
+/// Head (written here) and tail (written by user space) of each CPU's state ring.
+#[map]
+static STATE_RING_POS: Array<RingPos> = Array::with_max_entries(1, BPF_F_MMAPABLE);
+
+/// Slots per CPU in `STATE_RING`, a power of two; 0 = no per-CPU rings (use `STATES`).
+#[unsafe(no_mangle)]
+static STATE_RING_SLOTS: u32 = 0;
 
 /// Per-CPU counters, indexed by `tracer_common::counter::*`.
 #[map]

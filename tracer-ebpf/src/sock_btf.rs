@@ -14,14 +14,16 @@
 //! LISTEN: connect() and listen() run in the owner).
 
 use aya_ebpf::{
-    bindings::BPF_RB_NO_WAKEUP,
-    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, generated::bpf_skc_to_tcp_sock},
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
+        generated::bpf_skc_to_tcp_sock,
+    },
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
-use tracer_common::{SockEvent, counter, sock_kind};
+use tracer_common::{StateExtra, StateRec, counter};
 
-use crate::{STATES, count, kmem::offsets};
+use crate::{STATE_RING, STATE_RING_POS, STATE_RING_SLOTS, count, kmem::offsets};
 
 const IPPROTO_TCP: u16 = 6;
 const AF_INET: u16 = 2;
@@ -49,57 +51,95 @@ pub fn tracer_sk_state(ctx: BtfTracePointContext) -> u32 {
         return 0;
     }
     count(counter::STATE_SEEN);
-    let Some(mut entry) = STATES.reserve::<SockEvent>(0) else {
+    // This CPU's ring. The kernel runs a program at most once at a time per CPU
+    // (a nested run is skipped and counted in recursion_misses), so this program
+    // is the ring's only producer: no lock, no atomic.
+    // SAFETY: helper without preconditions.
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    // SAFETY: a global set once at load time; volatile so the loader's value is used.
+    let slots = u64::from(unsafe { core::ptr::read_volatile(&STATE_RING_SLOTS) });
+    let Some(pos) = STATE_RING_POS.get_ptr_mut(cpu) else {
+        count(counter::STATE_LOST);
+        return 0;
+    };
+    let extra = oldstate == TCP_CLOSE || newstate == TCP_CLOSE;
+    let need: u64 = if extra { 2 } else { 1 };
+    // SAFETY: `pos` is this CPU's entry of an array map; user space only ever
+    // writes `tail`, and only forward.
+    let (head, tail) = unsafe {
+        (
+            core::ptr::read_volatile(&(*pos).head),
+            core::ptr::read_volatile(&(*pos).tail),
+        )
+    };
+    if slots == 0 || head.wrapping_sub(tail) + need > slots {
+        count(counter::STATE_LOST);
+        return 0;
+    }
+    let base = u64::from(cpu) * slots;
+    let mask = slots - 1;
+    let Some(slot) = STATE_RING.get_ptr_mut((base + (head & mask)) as u32) else {
         count(counter::STATE_LOST);
         return 0;
     };
     let family: u16 = unsafe { load(sk, o.skc_family) };
-    let mut ev = SockEvent {
+    let mut rec = StateRec {
         // SAFETY: helper without preconditions.
         ts_ns: unsafe { bpf_ktime_get_ns() },
         skaddr: sk as u64,
-        kind: sock_kind::STATE,
         oldstate: oldstate as u8,
         newstate: newstate as u8,
         family: family as u8,
+        slots: need as u8,
         sport: unsafe { load(sk, o.skc_num) },
         dport: u16::from_be(unsafe { load(sk, o.skc_dport) }),
-        ..SockEvent::default()
+        ..StateRec::default()
     };
     if family == AF_INET {
         let s: u32 = unsafe { load(sk, o.skc_rcv_saddr) };
         let d: u32 = unsafe { load(sk, o.skc_daddr) };
-        ev.saddr[..4].copy_from_slice(&s.to_ne_bytes());
-        ev.daddr[..4].copy_from_slice(&d.to_ne_bytes());
+        rec.saddr[..4].copy_from_slice(&s.to_ne_bytes());
+        rec.daddr[..4].copy_from_slice(&d.to_ne_bytes());
     } else {
         for i in 0..4u32 {
             let s: u32 = unsafe { load(sk, o.skc_v6_rcv_saddr + 4 * i) };
             let d: u32 = unsafe { load(sk, o.skc_v6_daddr + 4 * i) };
             let at = 4 * i as usize;
-            ev.saddr[at..at + 4].copy_from_slice(&s.to_ne_bytes());
-            ev.daddr[at..at + 4].copy_from_slice(&d.to_ne_bytes());
+            rec.saddr[at..at + 4].copy_from_slice(&s.to_ne_bytes());
+            rec.daddr[at..at + 4].copy_from_slice(&d.to_ne_bytes());
         }
     }
     let net: *const u8 = unsafe { load(sk, o.skc_net) };
     if !net.is_null() {
-        ev.netns = unsafe { load(net, o.net_ns_inum) };
+        rec.netns = unsafe { load(net, o.net_ns_inum) };
     }
-    if oldstate == TCP_CLOSE {
-        ev.pid_tgid = bpf_get_current_pid_tgid();
-        ev.comm = bpf_get_current_comm().unwrap_or([0; 16]);
-    }
-    if newstate == TCP_CLOSE {
-        // SAFETY: helper on the tracepoint's socket; NULL unless it is a full TCP socket.
-        let tp = unsafe { bpf_skc_to_tcp_sock(sk as *mut _) } as *const u8;
-        if !tp.is_null() {
-            ev.bytes_acked = unsafe { load(tp, o.tcp_bytes_acked) };
-            ev.bytes_received = unsafe { load(tp, o.tcp_bytes_received) };
+    if extra {
+        let Some(slot2) = STATE_RING.get_ptr_mut((base + ((head + 1) & mask)) as u32) else {
+            count(counter::STATE_LOST);
+            return 0;
+        };
+        let mut ex = StateExtra::default();
+        if oldstate == TCP_CLOSE {
+            ex.pid_tgid = bpf_get_current_pid_tgid();
+            ex.comm = bpf_get_current_comm().unwrap_or([0; 16]);
         }
+        if newstate == TCP_CLOSE {
+            // SAFETY: helper on the tracepoint's socket; NULL unless it is a full TCP socket.
+            let tp = unsafe { bpf_skc_to_tcp_sock(sk as *mut _) } as *const u8;
+            if !tp.is_null() {
+                ex.bytes_acked = unsafe { load(tp, o.tcp_bytes_acked) };
+                ex.bytes_received = unsafe { load(tp, o.tcp_bytes_received) };
+            }
+        }
+        // SAFETY: the slot after `slot` in this CPU's ring, free (checked above).
+        unsafe { core::ptr::write_volatile(slot2.cast::<StateExtra>(), ex) };
     }
-    entry.write(ev);
-    // No wakeup: the reader polls every 20 ms, and a ring of megabytes holds
-    // far more than 20 ms of state changes (a query per event would cost a
-    // helper call).
-    entry.submit(BPF_RB_NO_WAKEUP as u64);
+    // Volatile writes keep their order: the record(s), then the head that
+    // publishes them (x86 keeps stores in order; user space loads head first).
+    // SAFETY: `slot` is a free slot of this CPU's ring (checked above).
+    unsafe {
+        core::ptr::write_volatile(slot, rec);
+        core::ptr::write_volatile(&mut (*pos).head, head + need);
+    }
     0
 }

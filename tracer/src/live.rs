@@ -15,13 +15,16 @@ use tokio::{
 use tracer_common::{MAX_SNAPLEN, PacketHeader, SockEvent, names};
 
 use crate::{
+    filter::Filter,
     capture::{
         CaptureError,
         clock::Clock,
         counters::Counters,
+        filter::{self as kfilter, KernelFilterError},
         iface::{self, Interface},
         link::{self, LINKTYPE_LINUX_SLL2},
         load::{LoadOptions, Programs, ring_size},
+        staterings::StateRings,
         preflight, record,
     },
     pcap::write::{PcapSink, WriteError},
@@ -53,6 +56,9 @@ pub struct LiveConfig {
     pub buffer_kib: Option<u64>,
     pub nano: bool,
     pub print: PrintOptions,
+    /// The capture filter; the kernel programs run it (recompiled for the frames they see)
+    /// before copying anything.
+    pub filter: Option<Filter>,
 }
 
 /// tcpdump's exit report.
@@ -94,6 +100,8 @@ impl Summary {
 pub enum LiveError {
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    #[error(transparent)]
+    Filter(#[from] KernelFilterError),
     #[error(transparent)]
     Write(#[from] WriteError),
     #[error("standard output: {0}")]
@@ -145,14 +153,26 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
     let linktype = link::linktype_for(&ifaces, any);
 
     let packet_ring = cfg.buffer_kib.map_or(8 << 20, |k| k.saturating_mul(1024));
-    let mut programs = Programs::load(&LoadOptions {
-        snaplen: cfg.snaplen.min(MAX_SNAPLEN),
-        packet_ring_bytes: ring_size(packet_ring.max(4 * u64::from(MAX_SNAPLEN))),
-        state_ring_bytes: ring_size(1 << 20),
-    })?;
+    let filter = match &cfg.filter {
+        Some(f) => kfilter::for_kernel(f, &ifaces, cfg.snaplen)?,
+        None => Vec::new(),
+    };
+    let mut programs = Programs::load_with_filter(
+        &LoadOptions {
+            snaplen: cfg.snaplen.min(MAX_SNAPLEN),
+            packet_ring_bytes: ring_size(packet_ring.max(4 * u64::from(MAX_SNAPLEN))),
+            state_ring_bytes: ring_size(1 << 20),
+        },
+        &filter,
+    )?;
     let mut packets = pollable(programs.take_ring(names::PACKETS)?)?;
     let mut state_ring = if cfg.states {
         Some(pollable(programs.take_ring(names::STATES)?)?)
+    } else {
+        None
+    };
+    let state_rings = if cfg.states {
+        Some(programs.take_state_rings()?)
     } else {
         None
     };
@@ -194,6 +214,7 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
         limit: cfg.count,
         flush_each,
         pending: Vec::new(),
+        state_rings,
         tracker: {
             // One line per tracepoint event: no derived TIME_WAIT here.
             let mut t = Tracker::new();
@@ -294,6 +315,8 @@ struct Sink<'a> {
     flush_each: bool,
     /// State events drained but not yet printed, oldest first (only filled with --states).
     pending: Vec<SockEvent>,
+    /// The per-CPU state rings (with --states).
+    state_rings: Option<StateRings>,
     /// Owners, times in the old state, derived TIME_WAIT, lifetimes of --states lines.
     tracker: Tracker,
     transitions: Vec<Transition>,
@@ -317,6 +340,9 @@ impl Sink<'_> {
                     self.pending.push(ev);
                 }
             }
+        }
+        if let Some(rings) = self.state_rings.as_mut() {
+            rings.drain_into(&mut self.pending);
             self.pending.sort_by_key(|e| e.ts_ns);
         }
         let mut reached = false;

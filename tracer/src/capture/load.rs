@@ -4,7 +4,10 @@
 //! links live in the `Ebpf` object; if the process dies, even by SIGKILL, the
 //! kernel closes their descriptors and detaches everything.
 
-use std::fmt;
+use std::{
+    fmt,
+    os::fd::{AsFd as _, BorrowedFd},
+};
 
 use aya::{
     Btf, Ebpf, EbpfLoader,
@@ -14,13 +17,14 @@ use aya::{
         tc::TcAttachOptions,
     },
 };
-use tracer_common::{FileOffsets, SockOffsets, names, sock_kind};
+use tracer_common::{CbpfInsn, FileOffsets, MAX_CBPF_INSNS, SockOffsets, names, sock_kind};
 
 use super::{
     CaptureError,
     btf::{self, BtfError},
     counters::CounterMap,
     iface::Interface,
+    staterings::{self, StateRings},
     tpformat,
 };
 
@@ -42,6 +46,9 @@ pub struct Programs {
     kernel_btf: Option<Btf>,
     /// The offsets handed to the programs, or why there are none.
     offsets: Result<SockOffsets, BtfError>,
+    /// CPUs and slots per CPU of the per-CPU state rings.
+    state_cpus: u32,
+    state_slots: u32,
 }
 
 /// What [`Programs::attach_state_hooks`] attached besides the state
@@ -222,6 +229,21 @@ impl Programs {
     /// kernel's BTF here; when that fails the programs run without reading
     /// socket memory and [`Programs::sock_offsets`] says why.
     pub fn load(opts: &LoadOptions) -> Result<Self, CaptureError> {
+        Self::load_with_filter(opts, &[])
+    }
+
+    /// [`Programs::load`] with a capture filter for the packet programs: classic BPF
+    /// compiled for the frames they see ([`super::filter::for_kernel`]); empty = none.
+    pub fn load_with_filter(opts: &LoadOptions, filter: &[CbpfInsn]) -> Result<Self, CaptureError> {
+        let filter_len = u32::try_from(filter.len())
+            .ok()
+            .filter(|&n| n <= MAX_CBPF_INSNS)
+            .ok_or_else(|| CaptureError::Load {
+                err: format!(
+                    "the filter has {} instructions, more than {MAX_CBPF_INSNS}",
+                    filter.len()
+                ),
+            })?;
         let kernel_btf = Btf::from_sys_fs().ok();
         // Without file offsets the accept fallback reports nothing.
         let (offsets, file_offsets) = match btf::Btf::from_sys_fs() {
@@ -230,20 +252,34 @@ impl Programs {
         };
         let handed = offsets.as_ref().copied().unwrap_or_default();
         let wakeup_bytes = u64::from(opts.packet_ring_bytes / 4);
+        let state_cpus = aya::util::nr_cpus()
+            .map_err(|(_, e)| CaptureError::Load {
+                err: format!("reading the number of possible CPUs: {e}"),
+            })?
+            .max(1) as u32;
+        let state_slots = staterings::slots_per_cpu(u64::from(opts.state_ring_bytes), state_cpus);
         let ebpf = EbpfLoader::new()
             .btf(kernel_btf.as_ref())
             .override_global(names::SNAPLEN, &opts.snaplen, true)
+            .override_global(names::FILTER_LEN, &filter_len, true)
             .override_global(names::WAKEUP_BYTES, &wakeup_bytes, true)
             .override_global(names::SOCK_OFFSETS, &handed, true)
             .override_global(names::FILE_OFFSETS, &file_offsets, true)
             .map_max_entries(names::PACKETS, opts.packet_ring_bytes)
             .map_max_entries(names::STATES, opts.state_ring_bytes)
+            .override_global(names::STATE_RING_SLOTS, &state_slots, true)
+            .map_max_entries(names::STATE_RING, state_cpus * state_slots)
+            .map_max_entries(names::STATE_RING_POS, state_cpus)
             .load(aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer")))
             .map_err(CaptureError::load)?;
+        let mut ebpf = ebpf;
+        super::filter::install(&mut ebpf, filter)?;
         Ok(Self {
             ebpf,
             kernel_btf,
             offsets,
+            state_cpus,
+            state_slots,
         })
     }
 
@@ -292,6 +328,22 @@ impl Programs {
         )
         .map_err(CaptureError::program(format!("{}: attaching TCX egress", iface.name)))?;
         Ok(())
+    }
+
+    /// The XDP program, loaded into the kernel but attached nowhere: for measuring it with
+    /// `BPF_PROG_TEST_RUN` ([`super::testrun`]).
+    pub fn loaded_xdp(&mut self) -> Result<BorrowedFd<'_>, CaptureError> {
+        let xdp: &mut Xdp = self
+            .ebpf
+            .program_mut(names::XDP_PROG)
+            .ok_or_else(|| missing(names::XDP_PROG))?
+            .try_into()
+            .map_err(CaptureError::program(names::XDP_PROG))?;
+        if xdp.fd().is_err() {
+            xdp.load().map_err(CaptureError::program("loading the XDP program"))?;
+        }
+        let fd = xdp.fd().map_err(CaptureError::program(names::XDP_PROG))?;
+        Ok(fd.as_fd())
     }
 
     /// The `sock:inet_sock_set_state` tracepoint alone (`--states` beside a
@@ -441,6 +493,21 @@ impl Programs {
     pub fn take_ring(&mut self, name: &str) -> Result<RingBuf<MapData>, CaptureError> {
         let map = self.ebpf.take_map(name).ok_or_else(|| missing(name))?;
         RingBuf::try_from(map).map_err(CaptureError::map(name))
+    }
+
+    /// Takes the per-CPU state rings out of the object and maps them.
+    pub fn take_state_rings(&mut self) -> Result<StateRings, CaptureError> {
+        let mut array = |name: &str| match self.ebpf.take_map(name) {
+            Some(aya::maps::Map::Array(m)) => Ok(m),
+            Some(_) => Err(CaptureError::Load {
+                err: format!("{name} is not an array map"),
+            }),
+            None => Err(missing(name)),
+        };
+        let (ring, pos) = (array(names::STATE_RING)?, array(names::STATE_RING_POS)?);
+        StateRings::new(ring, pos, self.state_cpus, self.state_slots).map_err(|e| CaptureError::Load {
+            err: format!("mapping the per-CPU state rings: {e}"),
+        })
     }
 
     /// Takes the per-CPU counters out of the object.

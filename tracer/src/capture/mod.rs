@@ -5,12 +5,15 @@
 pub mod btf;
 pub mod clock;
 pub mod counters;
+pub mod filter;
 pub mod iface;
 pub mod link;
 pub mod load;
 pub mod preflight;
 pub mod proginfo;
 pub mod record;
+pub mod staterings;
+pub mod testrun;
 pub mod tpformat;
 
 use std::io;

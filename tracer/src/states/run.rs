@@ -30,6 +30,7 @@ use crate::{
         clock::Clock,
         counters::Counters,
         load::{HookFailure, LoadOptions, Programs, Target, ring_size},
+        staterings::StateRings,
         preflight, record,
     },
     print::{PrintOptions, Printer},
@@ -177,6 +178,7 @@ pub async fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<States
         state_ring_bytes: ring_size(state_ring),
     })?;
     let mut ring = pollable(programs.take_ring(names::STATES)?)?;
+    let mut rings = programs.take_state_rings()?;
     let counter_map = programs.take_counters()?;
 
     let mut tracker = Tracker::new();
@@ -287,11 +289,11 @@ pub async fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<States
         if let (Some(at), Some(p)) = (poll_at, requests.as_ref())
             && at <= watermark
         {
-            apply_until(&mut tracker, &mut pending, at, &mut transitions);
+            apply_until(&mut tracker, &mut rings, &mut pending, at, &mut transitions);
             tracker.requests_seen(p.netns(), &listed, at, &mut transitions);
             poll_at = None;
         }
-        apply_until(&mut tracker, &mut pending, watermark, &mut transitions);
+        apply_until(&mut tracker, &mut rings, &mut pending, watermark, &mut transitions);
         tracker.tick(now, &mut transitions);
         done = out.write(&transitions)?;
         transitions.clear();
@@ -329,7 +331,7 @@ pub async fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<States
     drop(programs);
     if !done {
         drain(ring.get_mut(), &mut pending);
-        apply_until(&mut tracker, &mut pending, u64::MAX, &mut transitions);
+        apply_until(&mut tracker, &mut rings, &mut pending, u64::MAX, &mut transitions);
         tracker.flush_held(&mut transitions);
         out.write(&transitions)?;
     }
@@ -395,19 +397,24 @@ fn drain(ring: &mut RingBuf<MapData>, pending: &mut Vec<SockEvent>) {
     }
 }
 
-/// Applies the pending events up to `watermark` in timestamp order (a stable
-/// sort keeps the ring's order for equal timestamps); later ones stay pending.
-/// Returns true when something was applied.
-fn apply_until(tracker: &mut Tracker, pending: &mut Vec<SockEvent>, watermark: u64, out: &mut Vec<Transition>) -> bool {
-    if pending.is_empty() {
-        return false;
-    }
+/// Applies the events up to `watermark` in timestamp order: the per-CPU
+/// rings' records merged with the pending events of the other ring (sorted
+/// first; a stable sort keeps the ring's order for equal timestamps). Later
+/// ones stay where they are. Returns true when something was applied.
+fn apply_until(
+    tracker: &mut Tracker,
+    rings: &mut StateRings,
+    pending: &mut Vec<SockEvent>,
+    watermark: u64,
+    out: &mut Vec<Transition>,
+) -> bool {
     sort_nearly_sorted(pending);
-    let n = pending.partition_point(|e| e.ts_ns <= watermark);
-    for ev in pending.drain(..n) {
-        tracker.apply(&ev, out);
-    }
-    n > 0
+    let mut applied = false;
+    rings.merge_until(watermark, pending, |ev| {
+        tracker.apply(ev, out);
+        applied = true;
+    });
+    applied
 }
 
 /// Sorts by timestamp, keeping the ring's order for equal ones. The ring is
@@ -707,7 +714,8 @@ mod tests {
             mk(50, state::ESTABLISHED, state::FIN_WAIT1, 40000),
         ];
         let mut out = Vec::new();
-        assert!(apply_until(&mut tr, &mut pending, 40, &mut out));
+        let mut rings = StateRings::in_memory(1, 8);
+        assert!(apply_until(&mut tr, &mut rings, &mut pending, 40, &mut out));
         let got: Vec<(u8, u8, u16)> = out.iter().map(|t| (t.old, t.new, t.tuple.sport)).collect();
         assert_eq!(
             got,
@@ -717,8 +725,8 @@ mod tests {
             ]
         );
         assert_eq!(pending.len(), 1);
-        assert!(!apply_until(&mut tr, &mut pending, 40, &mut out));
-        assert!(apply_until(&mut tr, &mut pending, u64::MAX, &mut out));
+        assert!(!apply_until(&mut tr, &mut rings, &mut pending, 40, &mut out));
+        assert!(apply_until(&mut tr, &mut rings, &mut pending, u64::MAX, &mut out));
         assert_eq!(out.len(), 3);
     }
 }

@@ -38,6 +38,7 @@ use crate::capture::{
     CaptureError,
     counters::Counters,
     load::{LoadOptions, Programs, ring_size},
+    staterings::StateRings,
     preflight, record,
 };
 
@@ -224,6 +225,7 @@ pub fn run_live(cfg: &StatConfig, out: &mut impl Write, err: &mut impl Write) ->
         state_ring_bytes: ring_size(STATE_RING_BYTES),
     })?;
     let ring = programs.take_ring(names::STATES)?;
+    let rings = programs.take_state_rings()?;
     let counter_map = programs.take_counters()?;
     let hooks = programs.attach_state_hooks()?;
     for f in &hooks.failed {
@@ -241,6 +243,7 @@ pub fn run_live(cfg: &StatConfig, out: &mut impl Write, err: &mut impl Write) ->
     let fd = ring.as_fd().as_raw_fd();
     let mut events = Events {
         ring,
+        rings,
         netns,
         pending: Vec::new(),
         trans: Vec::new(),
@@ -342,6 +345,7 @@ fn count_entered(trans: &[Transition], netns: u32, entered: &mut [u64; STATES]) 
 /// The state ring and what is drained from it.
 struct Events {
     ring: RingBuf<MapData>,
+    rings: StateRings,
     netns: u32,
     pending: Vec<SockEvent>,
     trans: Vec<Transition>,
@@ -358,6 +362,14 @@ impl Events {
                 self.pending.push(ev);
             }
         }
+        let mine = self.pending.len();
+        self.rings.drain_into(&mut self.pending);
+        let netns = self.netns;
+        let mut i = 0;
+        self.pending.retain(|e| {
+            i += 1;
+            i <= mine || e.netns == netns || e.netns == 0
+        });
         self.pending.sort_by_key(|e| e.ts_ns);
         for ev in self.pending.drain(..) {
             tracker.apply(&ev, &mut self.trans);
