@@ -2,9 +2,9 @@
 //! report tcpdump's summary.
 
 use std::{
-    io::{self, BufWriter, IsTerminal as _, Write as _},
+    io::{self, BufWriter, IsTerminal as _, Write},
     path::PathBuf,
-    time::Duration,
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use aya::maps::{MapData, RingBuf};
@@ -15,7 +15,6 @@ use tokio::{
 use tracer_common::{MAX_SNAPLEN, PacketHeader, SockEvent, names};
 
 use crate::{
-    filter::Filter,
     capture::{
         CaptureError,
         clock::Clock,
@@ -24,10 +23,15 @@ use crate::{
         iface::{self, Interface},
         link::{self, LINKTYPE_LINUX_SLL2},
         load::{LoadOptions, Programs, ring_size},
-        staterings::StateRings,
         preflight, record,
+        staterings::StateRings,
     },
-    pcap::write::{PcapSink, WriteError},
+    filter::Filter,
+    pcap::{
+        rotate::Rotation,
+        sink::{CaptureWriter, CaptureWriterError, Format, OutPacket, WriterConfig, WriterInterface, Written},
+        write::{WriteError, is_stdout},
+    },
     print::{PrintOptions, Printer},
     states::{
         format,
@@ -56,6 +60,12 @@ pub struct LiveConfig {
     pub buffer_kib: Option<u64>,
     pub nano: bool,
     pub print: PrintOptions,
+    /// `--pcapng` (a `-w` name ending in `.pcapng` also selects pcapng).
+    pub pcapng: bool,
+    /// `-U`: flush the `-w` output after every packet.
+    pub packet_buffered: bool,
+    /// `-C`, `-W`, `-G`.
+    pub rotation: Rotation,
     /// The capture filter; the kernel programs run it (recompiled for the frames they see)
     /// before copying anything.
     pub filter: Option<Filter>,
@@ -66,6 +76,8 @@ pub struct LiveConfig {
 pub struct Summary {
     pub captured: u64,
     pub counters: Counters,
+    /// `-G` with `-W`: the capture stopped because this many files were written.
+    pub file_limit: Option<u32>,
 }
 
 impl Summary {
@@ -74,7 +86,11 @@ impl Summary {
     pub fn text(&self, states: bool) -> String {
         let plural = |n: u64| if n == 1 { "" } else { "s" };
         let c = &self.counters;
-        let mut s = format!(
+        let mut s = self
+            .file_limit
+            .map(|n| format!("Maximum file limit reached: {n}\n"))
+            .unwrap_or_default();
+        s += &format!(
             "{} packet{} captured\n{} packet{} received by filter\n{} packet{} dropped by kernel\n",
             self.captured,
             plural(self.captured),
@@ -104,6 +120,8 @@ pub enum LiveError {
     Filter(#[from] KernelFilterError),
     #[error(transparent)]
     Write(#[from] WriteError),
+    #[error(transparent)]
+    Writer(#[from] CaptureWriterError),
     #[error("standard output: {0}")]
     Stdout(io::Error),
     #[error("{what}: {err}")]
@@ -185,9 +203,34 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
     }
 
     let pcap = match &cfg.write {
-        Some(path) => Some(PcapSink::create(path, linktype, cfg.snaplen, cfg.nano)?),
+        Some(path) => Some(CaptureWriter::create(
+            WriterConfig {
+                path: path.clone(),
+                format: Format::choose(path, cfg.pcapng),
+                linktype,
+                interfaces: ifaces
+                    .iter()
+                    .map(|i| WriterInterface {
+                        ifindex: i.index,
+                        name: i.name.clone(),
+                        linktype: link::linktype_for(std::slice::from_ref(i), false),
+                        loopback: i.loopback,
+                    })
+                    .collect(),
+                snaplen: cfg.snaplen,
+                nano: cfg.nano,
+                packet_buffered: cfg.packet_buffered,
+                rotation: cfg.rotation,
+                owners: true,
+            },
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+        )?),
         None => None,
     };
+    // With the capture itself on standard output (`-w -`), every line goes to stderr.
+    let pcap_on_stdout = cfg.write.as_deref().is_some_and(is_stdout);
     let mut printer = Printer::new(cfg.print.clone());
     for i in &ifaces {
         printer.set_interface_name(i.index, &i.name);
@@ -199,18 +242,24 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
         printer.set_local_net(net, mask);
     }
     let stdout = io::stdout();
-    let flush_each = cfg.line_buffered || stdout.is_terminal();
+    let flush_each = cfg.line_buffered || (!pcap_on_stdout && stdout.is_terminal());
+    let text_out: Box<dyn Write + '_> = if pcap_on_stdout {
+        Box::new(io::stderr().lock())
+    } else {
+        Box::new(stdout.lock())
+    };
     let mut sink = Sink {
         printer,
         print_packets: cfg.print_packets,
         pcap,
-        out: BufWriter::with_capacity(1 << 16, stdout.lock()),
+        out: BufWriter::with_capacity(1 << 16, text_out),
         line: Vec::with_capacity(4096),
         frame: Vec::with_capacity(MAX_SNAPLEN as usize + 64),
         linktype,
         ifaces: ifaces.clone(),
         clock: Clock::new(),
         captured: 0,
+        file_limit: None,
         limit: cfg.count,
         flush_each,
         pending: Vec::new(),
@@ -283,6 +332,7 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
     Ok(Summary {
         captured: sink.captured,
         counters,
+        file_limit: sink.file_limit,
     })
 }
 
@@ -301,8 +351,9 @@ struct Sink<'a> {
     /// Formats packet lines, and the timestamps of state lines.
     printer: Printer,
     print_packets: bool,
-    pcap: Option<PcapSink>,
-    out: BufWriter<io::StdoutLock<'a>>,
+    pcap: Option<CaptureWriter>,
+    /// Packet and state lines: standard output, or standard error with `-w -`.
+    out: BufWriter<Box<dyn Write + 'a>>,
     /// Reused buffer for printed lines.
     line: Vec<u8>,
     /// Reused buffer for SLL2 framing.
@@ -311,6 +362,8 @@ struct Sink<'a> {
     ifaces: Vec<Interface>,
     clock: Clock,
     captured: u64,
+    /// Set when `-G` with `-W` ended the capture.
+    file_limit: Option<u32>,
     limit: Option<u64>,
     flush_each: bool,
     /// State events drained but not yet printed, oldest first (only filled with --states).
@@ -352,7 +405,7 @@ impl Sink<'_> {
             };
             self.states_until(Some(hdr.ts_ns))?;
             self.packet(&hdr, data)?;
-            if self.limit.is_some_and(|l| self.captured >= l) {
+            if self.limit.is_some_and(|l| self.captured >= l) || self.file_limit.is_some() {
                 reached = true;
                 break;
             }
@@ -403,7 +456,10 @@ impl Sink<'_> {
 
     fn packet(&mut self, hdr: &PacketHeader, data: &[u8]) -> Result<(), LiveError> {
         let ts = self.clock.to_wall(hdr.ts_ns);
-        let (bytes, orig_len): (&[u8], u32) = if self.linktype == LINKTYPE_LINUX_SLL2 {
+        // SLL2 framing only where it is used: printing, or a pcap of several interfaces.
+        let framing = self.linktype == LINKTYPE_LINUX_SLL2
+            && (self.print_packets || self.pcap.as_ref().is_some_and(CaptureWriter::needs_framed));
+        let (bytes, orig_len): (&[u8], u32) = if framing {
             let Some(iface) = self.ifaces.iter().find(|i| i.index == hdr.ifindex) else {
                 return Ok(());
             };
@@ -412,10 +468,22 @@ impl Sink<'_> {
         } else {
             (data, hdr.orig_len)
         };
-        self.captured += 1;
         if let Some(p) = self.pcap.as_mut() {
-            p.write(ts, bytes, orig_len)?;
+            let written = p.write(&OutPacket {
+                ts,
+                ifindex: hdr.ifindex,
+                direction: hdr.direction,
+                raw: data,
+                raw_orig_len: hdr.orig_len,
+                framed: bytes,
+                framed_orig_len: orig_len,
+            })?;
+            if let Written::LimitReached(n) = written {
+                self.file_limit = Some(n);
+                return Ok(());
+            }
         }
+        self.captured += 1;
         if self.print_packets {
             self.line.clear();
             self.printer.print(&mut self.line, ts, self.linktype, bytes, orig_len);

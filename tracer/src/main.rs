@@ -75,6 +75,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         );
     }
     if let Some(path) = &cli.read {
+        if cli.rotation().active() || cli.pcapng || cli.packet_buffered {
+            anyhow::bail!("-C, -G, -U and --pcapng apply to live captures only, not with -r");
+        }
         let cfg = OfflineConfig {
             count: cli.count,
             write: cli.write.clone(),
@@ -99,6 +102,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         buffer_kib: cli.buffer_kib,
         nano: cli.nano,
         print: cli.print_options(),
+        pcapng: cli.pcapng,
+        packet_buffered: cli.packet_buffered,
+        rotation: cli.rotation(),
     };
     let writing = cfg.write.is_some();
     let summary = runtime()?.block_on(live::run(cfg, |line| {

@@ -29,6 +29,29 @@ pub enum WriteError {
     },
     #[error("{path}: {source}")]
     Flush { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Name(#[from] super::rotate::NameError),
+}
+
+/// Whether `path` means standard output (`-`, as for tcpdump).
+pub fn is_stdout(path: &Path) -> bool {
+    path == Path::new("-")
+}
+
+/// Opens `path` for writing, truncating it; `-` = standard output, written
+/// through its own descriptor (a duplicate of 1), not through the line-buffered
+/// `std::io::Stdout`, which would cut binary data at every newline byte.
+pub fn open_output(path: &Path) -> Result<Box<dyn Write + Send>, WriteError> {
+    let create = |source| WriteError::Create {
+        path: path.to_owned(),
+        source,
+    };
+    if is_stdout(path) {
+        use std::os::fd::AsFd as _;
+        let fd = io::stdout().as_fd().try_clone_to_owned().map_err(create)?;
+        return Ok(Box::new(File::from(fd)));
+    }
+    Ok(Box::new(File::create(path).map_err(create)?))
 }
 
 /// A pcap file being written. The header and records are serialised by
@@ -39,20 +62,14 @@ pub struct PcapSink {
     out: BufWriter<Box<dyn Write + Send>>,
     snaplen: u32,
     ts_resolution: TsResolution,
+    /// Bytes written so far, header included (what tcpdump's `-C` compares: ftell).
+    written: u64,
 }
 
 impl PcapSink {
     /// Creates `path` (`-` = standard output) with a pcap header for `linktype`.
     pub fn create(path: &Path, linktype: u32, snaplen: u32, nano: bool) -> Result<Self, WriteError> {
-        let out: Box<dyn Write + Send> = if path == Path::new("-") {
-            Box::new(io::stdout())
-        } else {
-            let file = File::create(path).map_err(|source| WriteError::Create {
-                path: path.to_owned(),
-                source,
-            })?;
-            Box::new(file)
-        };
+        let out = open_output(path)?;
         let ts_resolution = if nano {
             TsResolution::NanoSecond
         } else {
@@ -69,7 +86,7 @@ impl PcapSink {
             endianness: Endianness::Little,
         };
         let mut out = BufWriter::with_capacity(1 << 16, out);
-        header.write_to(&mut out).map_err(|source| WriteError::Pcap {
+        let written = header.write_to(&mut out).map_err(|source| WriteError::Pcap {
             path: path.to_owned(),
             source,
         })?;
@@ -78,7 +95,13 @@ impl PcapSink {
             out,
             snaplen,
             ts_resolution,
+            written: written as u64,
         })
+    }
+
+    /// Bytes written so far (buffered ones included), header included.
+    pub fn written(&self) -> u64 {
+        self.written
     }
 
     /// Appends one packet. `data` longer than the snap length is cut to it.
@@ -89,13 +112,14 @@ impl PcapSink {
             orig_len.max(data.len() as u32),
             data,
         );
-        packet
+        let n = packet
             .write_to::<_, LittleEndian>(&mut self.out, self.ts_resolution, self.snaplen)
-            .map(drop)
             .map_err(|source| WriteError::Pcap {
                 path: self.path.clone(),
                 source,
-            })
+            })?;
+        self.written += n as u64;
+        Ok(())
     }
 
     /// Pushes everything buffered to the file.
