@@ -6,6 +6,7 @@
 
 pub mod capture;
 pub mod cli;
+pub mod filter;
 pub mod live;
 pub mod offline;
 pub mod pcap;

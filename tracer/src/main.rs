@@ -2,10 +2,11 @@
 
 use std::{io::Write as _, process::ExitCode};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::Parser as _;
 use tracer::{
     cli::{Cli, Command, StatArgs, StatesArgs},
+    filter::{DLT_EN10MB, Filter},
     live::{self, LiveConfig},
     offline::{self, OfflineConfig},
     states::{
@@ -68,16 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Stat(args)) => return stat(args),
         None => {}
     }
-    if !cli.expression.is_empty() {
-        bail!(
-            "filter expressions are not supported yet (got `{}`); capture everything and filter the pcap instead",
-            cli.expression.join(" ")
-        );
-    }
     if let Some(path) = &cli.read {
-        if cli.rotation().active() || cli.pcapng || cli.packet_buffered {
-            anyhow::bail!("-C, -G, -U and --pcapng apply to live captures only, not with -r");
-        }
         let cfg = OfflineConfig {
             count: cli.count,
             write: cli.write.clone(),
@@ -87,6 +79,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             nano: cli.nano,
             print: cli.print_options(),
             coverage_report: cli.coverage_report.clone(),
+            filter: cli.filter_source(),
         };
         offline::run(path, &cfg, |line| eprintln!("{line}"))?;
         return Ok(());
@@ -102,9 +95,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         buffer_kib: cli.buffer_kib,
         nano: cli.nano,
         print: cli.print_options(),
-        pcapng: cli.pcapng,
-        packet_buffered: cli.packet_buffered,
-        rotation: cli.rotation(),
+        // Compiled here for Ethernet so a bad expression fails before anything is loaded;
+        // the capture recompiles it for the frames its interfaces carry.
+        filter: match cli.filter_source().text()? {
+            Some(expr) => Some(Filter::compile(&expr, DLT_EN10MB, cli.snaplen())?),
+            None => None,
+        },
     };
     let writing = cfg.write.is_some();
     let summary = runtime()?.block_on(live::run(cfg, |line| {

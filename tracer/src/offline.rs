@@ -7,6 +7,7 @@ use std::{
 };
 
 use crate::{
+    filter::{ExpressionSource, Filter, FilterError, dlt_of_linktype},
     pcap::{
         read::{CaptureReader, ReadError},
         write::{PcapSink, WriteError},
@@ -30,6 +31,9 @@ pub struct OfflineConfig {
     /// Hidden `--coverage-report FILE`: per printed packet a line with its [`coverage_byte`] and
     /// the number of lines printed for it (`F1`, `L3`).
     pub coverage_report: Option<PathBuf>,
+    /// The filter expression (trailing words or `-F FILE`): only the packets it selects are
+    /// printed, written and counted, as with tcpdump.
+    pub filter: ExpressionSource,
 }
 
 /// The `--coverage-report` byte of a packet: `F` printed in full, `L` up to `length N` only,
@@ -56,9 +60,41 @@ pub enum OfflineError {
     Stdout(io::Error),
     #[error("{}: {source}", path.display())]
     CoverageReport { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Filter(#[from] FilterError),
 }
 
-/// Prints every packet of `path`; returns how many were read. `opened` receives the lines
+/// The expression compiled for each link type met in the file: libpcap compiles it for the
+/// file's (first interface's) link type, as tcpdump does; a pcapng file whose later interfaces
+/// have other link types, which libpcap refuses to read, gets it compiled for those too.
+struct LinkFilters {
+    expression: String,
+    snaplen: u32,
+    compiled: Vec<(u32, Filter)>,
+}
+
+impl LinkFilters {
+    fn new(expression: String, linktype: u32, snaplen: u32) -> Result<LinkFilters, FilterError> {
+        let first = Filter::compile(&expression, dlt_of_linktype(linktype), snaplen)?;
+        Ok(LinkFilters {
+            expression,
+            snaplen,
+            compiled: vec![(linktype, first)],
+        })
+    }
+
+    fn matches(&mut self, linktype: u32, data: &[u8], wire_len: u32) -> Result<bool, FilterError> {
+        if let Some((_, f)) = self.compiled.iter().find(|(lt, _)| *lt == linktype) {
+            return Ok(f.matches(data, wire_len));
+        }
+        let f = Filter::compile(&self.expression, dlt_of_linktype(linktype), self.snaplen)?;
+        let m = f.matches(data, wire_len);
+        self.compiled.push((linktype, f));
+        Ok(m)
+    }
+}
+
+/// Prints every packet of `path` the filter selects; returns how many were selected. `opened` receives the lines
 /// tcpdump prints on stderr once the file is open (`reading from file F, link-type ...`).
 pub fn run(path: &Path, cfg: &OfflineConfig, mut opened: impl FnMut(&str)) -> Result<u64, OfflineError> {
     let mut reader = CaptureReader::open(path).map_err(OfflineError::Open)?;
@@ -76,6 +112,15 @@ pub fn run(path: &Path, cfg: &OfflineConfig, mut opened: impl FnMut(&str)) -> Re
     if reader.linktype() == Some(crate::print::linktype::LINUX_SLL2) {
         opened("Warning: interface names might be incorrect");
     }
+    // After the file is open, as tcpdump reads -F and compiles (its errors follow that line).
+    let mut filters = match cfg.filter.text()? {
+        Some(expr) => Some(LinkFilters::new(
+            expr,
+            reader.linktype().unwrap_or(crate::print::linktype::ETHERNET),
+            reader.snaplen(),
+        )?),
+        None => None,
+    };
     let mut printer = Printer::new(cfg.print.clone());
     let stdout = io::stdout();
     let flush_each = cfg.line_buffered || stdout.is_terminal();
@@ -102,6 +147,13 @@ pub fn run(path: &Path, cfg: &OfflineConfig, mut opened: impl FnMut(&str)) -> Re
             Ok(None) => break Ok(()),
             Err(err) => break Err(OfflineError::Read(err)),
         };
+        if let Some(f) = filters.as_mut() {
+            match f.matches(rec.linktype, rec.data, rec.orig_len) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => break Err(e.into()),
+            }
+        }
         n += 1;
         if let Some(path) = &cfg.write {
             if sink.is_none() {

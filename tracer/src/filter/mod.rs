@@ -1,0 +1,113 @@
+//! Filter expressions (pcap-filter(7)) with tcpdump's exact semantics.
+//!
+//! libpcap's own compiler turns an expression into classic BPF for the capture's link type
+//! ([`compile`]); the program is checked as the kernel checks classic programs and run by an
+//! evaluator with libpcap's semantics ([`cbpf`]): `-r` runs it on each packet of the file, the
+//! kernel programs run the same instructions ([`Filter::insns`]) before copying anything.
+
+pub mod cbpf;
+mod compile;
+pub mod expression;
+
+use std::path::PathBuf;
+
+use tracer_common::CbpfInsn;
+
+pub use compile::dlt_of_linktype;
+pub use expression::ExpressionSource;
+
+/// DLT_EN10MB: Ethernet, the frames the kernel programs see.
+pub const DLT_EN10MB: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    /// libpcap refused the expression; its message, as tcpdump prints it.
+    #[error("{message}")]
+    Compile { message: String },
+    /// libpcap compiled it, but into a program the kernel programs cannot run (only
+    /// `protochain`, whose program loops).
+    #[error("filter expression `{expression}` cannot be run: {problem}")]
+    Unrunnable {
+        expression: String,
+        problem: cbpf::InvalidProgram,
+    },
+    #[error("libpcap gave an instruction that cannot be read: `{text}`")]
+    Instruction { text: String },
+    /// `-F FILE` could not be read (tcpdump's wording).
+    // The I/O error is part of the message, not a source: the chain would repeat it.
+    #[error("can't open {}: {}", path.display(), expression::os_message(error))]
+    File { path: PathBuf, error: std::io::Error },
+    #[error("read {}: {}", path.display(), expression::os_message(error))]
+    FileRead { path: PathBuf, error: std::io::Error },
+}
+
+/// A compiled filter expression.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    expression: String,
+    insns: Vec<CbpfInsn>,
+}
+
+impl Filter {
+    /// Compiles `expression` for link type `dlt` (a DLT_* value: [`dlt_of_linktype`] turns a
+    /// file's link type into one) with libpcap's optimiser, as tcpdump does; accepting returns
+    /// give `snaplen`. The program is checked with [`cbpf::validate`].
+    pub fn compile(expression: &str, dlt: u32, snaplen: u32) -> Result<Filter, FilterError> {
+        let insns = compile::compile(expression, dlt, snaplen)?;
+        cbpf::validate(&insns).map_err(|problem| FilterError::Unrunnable {
+            expression: expression.to_owned(),
+            problem,
+        })?;
+        Ok(Filter {
+            expression: expression.to_owned(),
+            insns,
+        })
+    }
+
+    /// The classic BPF program (struct sock_filter / libpcap's bpf_insn layout).
+    pub fn insns(&self) -> &[CbpfInsn] {
+        &self.insns
+    }
+
+    /// Whether the packet is selected: `pkt` is what was captured of it, `wire_len` its length
+    /// on the wire (what `len`, `greater` and `less` test).
+    pub fn matches(&self, pkt: &[u8], wire_len: u32) -> bool {
+        cbpf::run(&self.insns, pkt, wire_len) != 0
+    }
+
+    /// The expression as given (words joined by spaces, or the `-F` file's text).
+    pub fn expression(&self) -> &str {
+        &self.expression
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_libpcaps() {
+        let msg = |e: &str| Filter::compile(e, DLT_EN10MB, 262_144).unwrap_err().to_string();
+        assert_eq!(msg("tcp port 70000"), "illegal port number 70000 > 65535");
+        assert_eq!(msg("port 80 and"), "can't parse filter expression: syntax error");
+        assert_eq!(msg("((tcp)"), "can't parse filter expression: syntax error");
+        assert_eq!(msg("host 999.1.1.1"), "invalid IPv4 address '999.1.1.1'");
+        assert_eq!(msg("net 10.0.0.1/8"), "non-network bits set in \"10.0.0.1/8\"");
+    }
+
+    #[test]
+    fn selects_by_wire_length_and_bytes() {
+        let f = Filter::compile("greater 100", DLT_EN10MB, 262_144).unwrap();
+        assert_eq!(f.expression(), "greater 100");
+        assert!(f.matches(&[0; 14], 100));
+        assert!(!f.matches(&[0; 14], 99));
+        let f = Filter::compile("arp", DLT_EN10MB, 262_144).unwrap();
+        let mut frame = [0u8; 60];
+        frame[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert!(f.matches(&frame, 60));
+        frame[13] = 0;
+        assert!(!f.matches(&frame, 60));
+        assert!(!f.matches(&frame[..13], 60), "truncated before the ethertype");
+        assert!(f.insns().len() >= 3);
+    }
+}
