@@ -46,7 +46,7 @@ fn states(args: &StatesArgs) -> anyhow::Result<()> {
         alerts: !args.no_alerts,
         accept_owner: args.accept_owner,
     };
-    let summary = runtime()?.block_on(states_run::run(cfg, |line| eprintln!("tracer: {line}")))?;
+    let summary = states_run::run(cfg, |line| eprintln!("tracer: {line}"))?;
     eprint!("{}", summary.text());
     Ok(())
 }

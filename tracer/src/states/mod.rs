@@ -9,6 +9,7 @@ pub mod owners;
 pub mod run;
 pub mod seed;
 pub mod stat;
+pub mod stop;
 pub mod sysctl;
 pub mod tracker;
 

@@ -5,14 +5,11 @@
 use std::{
     collections::HashMap,
     io::{self, BufWriter, IsTerminal as _, Write as _},
+    os::fd::{AsFd as _, AsRawFd as _},
     time::{Duration, Instant},
 };
 
 use aya::maps::{MapData, RingBuf};
-use tokio::{
-    io::{Interest, unix::AsyncFd},
-    signal::unix::{SignalKind, signal},
-};
 use tracer_common::{SockEvent, names, sock_kind};
 
 use super::{
@@ -21,6 +18,7 @@ use super::{
     model::{SocketInfo, Transition, state},
     namespaces,
     seed::RequestPoll,
+    stop,
     sysctl::{Sysctl, SysctlCache},
     tracker::{Tracker, monotonic_ns},
 };
@@ -36,9 +34,13 @@ use crate::{
     print::{PrintOptions, Printer},
 };
 
-/// How often the ring is drained (state events are submitted without a
-/// wakeup; a drain costs a wakeup of this process, so not too often).
+/// How often the rings are drained while events come (state events are
+/// written without a wakeup; a drain costs a wakeup of this process, so not
+/// too often) ...
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// ... and at most this seldom when none came: each empty drain doubles the
+/// wait, up to this (an idle tracer wakes five times a second).
+const IDLE_POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// Events newer than this (before the drain) wait for the next one: an event
 /// of another CPU with an older timestamp may not be in the ring yet, and a
 /// socket's events must be applied in order.
@@ -167,7 +169,7 @@ pub enum StatesError {
 
 /// Runs until SIGINT/SIGTERM or `-c`. `note` gets the start-up messages
 /// (seeding, missing hooks, "tracing ...") for stderr.
-pub async fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<StatesSummary, StatesError> {
+pub fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<StatesSummary, StatesError> {
     preflight::check_privileges(false, true)?;
     preflight::check_btf()?;
     preflight::ensure_tracefs()?;
@@ -177,7 +179,7 @@ pub async fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<States
         packet_ring_bytes: ring_size(0),
         state_ring_bytes: ring_size(state_ring),
     })?;
-    let mut ring = pollable(programs.take_ring(names::STATES)?)?;
+    let mut ring = programs.take_ring(names::STATES)?;
     let mut rings = programs.take_state_rings()?;
     let counter_map = programs.take_counters()?;
 
@@ -258,32 +260,31 @@ pub async fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<States
         time_wait_in: 0,
     };
 
-    let mut sigint = signal(SignalKind::interrupt()).map_err(|err| StatesError::Io {
-        what: "SIGINT handler",
-        err,
-    })?;
-    let mut sigterm = signal(SignalKind::terminate()).map_err(|err| StatesError::Io {
-        what: "SIGTERM handler",
-        err,
-    })?;
-    let mut interval = tokio::time::interval(POLL_INTERVAL);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    stop::install_signal_handlers();
+    let mut wait = POLL_INTERVAL;
     let mut pending: Vec<SockEvent> = Vec::with_capacity(4096);
     let mut transitions: Vec<Transition> = Vec::with_capacity(4096);
     let mut last_second = monotonic_ns();
     let mut done = false;
-    while !done {
-        tokio::select! {
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
-            guard = ring.readable_mut() => {
-                if let Ok(mut g) = guard { g.clear_ready(); }
-            }
-            _ = interval.tick() => {}
+    while !done && !stop::requested() {
+        // Woken by the other ring (its records ask for a wakeup once plenty
+        // wait), by the timer, or by a signal.
+        stop::wait_readable(ring.as_fd().as_raw_fd(), wait).map_err(|err| StatesError::Io {
+            what: "waiting for state events",
+            err,
+        })?;
+        if stop::requested() {
+            break;
         }
         let now = monotonic_ns();
         let watermark = now.saturating_sub(REORDER_WINDOW_NS);
-        drain(ring.get_mut(), &mut pending);
+        drain(&mut ring, &mut pending);
+        let came = !pending.is_empty() || rings.has_records();
+        wait = if came {
+            POLL_INTERVAL
+        } else {
+            (wait * 2).min(IDLE_POLL_INTERVAL)
+        };
         // The table poll goes in among the events at its time: the events
         // before it first (a child that completed the handshake), none after.
         if let (Some(at), Some(p)) = (poll_at, requests.as_ref())
@@ -330,7 +331,7 @@ pub async fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<States
     let missed = programs.state_recursion_misses();
     drop(programs);
     if !done {
-        drain(ring.get_mut(), &mut pending);
+        drain(&mut ring, &mut pending);
         apply_until(&mut tracker, &mut rings, &mut pending, u64::MAX, &mut transitions);
         tracker.flush_held(&mut transitions);
         out.write(&transitions)?;
@@ -377,16 +378,6 @@ fn missing_hooks_note(failed: &[HookFailure], missing: &[u8], note: &mut impl Fn
         "some hooks could not be attached"
     };
     Some(format!("{why}: {}", what.join(", ")))
-}
-
-/// Registers the ring buffer with tokio so a wakeup wakes the loop.
-fn pollable(ring: RingBuf<MapData>) -> Result<AsyncFd<RingBuf<MapData>>, StatesError> {
-    // SAFETY: the RingBuf owns its descriptor, which stays open as long as the
-    // AsyncFd (its owner) lives, and nobody else closes it.
-    unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }.map_err(|e| StatesError::Io {
-        what: "polling the state ring buffer",
-        err: e.into(),
-    })
 }
 
 fn drain(ring: &mut RingBuf<MapData>, pending: &mut Vec<SockEvent>) {

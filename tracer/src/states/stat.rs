@@ -16,7 +16,6 @@
 use std::{
     io::{self, IsTerminal as _, Write},
     os::fd::{AsFd as _, AsRawFd as _},
-    sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -28,7 +27,7 @@ use super::{
     model::{IncidentRecord, SocketInfo, Transition, state},
     owners,
     seed::{self, SeedError},
-    state_name,
+    state_name, stop,
     sysctl::{SysctlCache, Sysctls},
     tracker::{Tracker, monotonic_ns},
 };
@@ -180,26 +179,6 @@ pub fn run_once(cfg: &StatConfig, out: &mut impl Write) -> Result<(), StatError>
     out.write_all(&buf).and_then(|()| out.flush()).map_err(StatError::Write)
 }
 
-/// Set by SIGINT/SIGTERM: live mode stops after the current refresh.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
-}
-
-fn install_signal_handlers() {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic (async-signal-safe);
-        // sigaction with a zeroed mask and no SA_RESTART, so poll(2) returns EINTR.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut());
-        }
-    }
-}
-
 /// Drift between the tracker's counts and the kernel's table, state by state
 /// (table minus tracker), at the last re-read.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -234,7 +213,7 @@ pub fn run_live(cfg: &StatConfig, out: &mut impl Write, err: &mut impl Write) ->
     let mut tracker = Tracker::new();
     let kernel_timewait = !hooks.missing_kinds().contains(&sock_kind::TW_START);
     tracker.set_kernel_timewait(kernel_timewait);
-    install_signal_handlers();
+    stop::install_signal_handlers();
 
     // Attached first, seeded next: an event of a socket the table already
     // shows is applied to the seeded socket, none is missed.
@@ -261,23 +240,11 @@ pub fn run_live(cfg: &StatConfig, out: &mut impl Write, err: &mut impl Write) ->
         loop {
             events.drain(&mut tracker, &mut entered);
             let now = Instant::now();
-            if now >= deadline || STOP.load(Ordering::Relaxed) {
+            if now >= deadline || stop::requested() {
                 break;
             }
-            let wait = deadline - now;
-            let mut pfd = libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            let ms = libc::c_int::try_from(wait.as_millis().max(1)).unwrap_or(1000);
-            // SAFETY: one valid pollfd for the ring's descriptor, which `ring` keeps open.
-            if unsafe { libc::poll(&mut pfd, 1, ms) } < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(StatError::Poll(e));
-                }
-            }
+            // `events.ring` keeps the descriptor open.
+            stop::wait_readable(fd, deadline - now).map_err(StatError::Poll)?;
         }
         let now_ns = monotonic_ns();
         tracker.tick(now_ns, &mut trans);
@@ -326,7 +293,7 @@ pub fn run_live(cfg: &StatConfig, out: &mut impl Write, err: &mut impl Write) ->
             .and_then(|()| out.flush())
             .map_err(StatError::Write)?;
         shown += 1;
-        if STOP.load(Ordering::Relaxed) || cfg.count.is_some_and(|c| shown >= c) {
+        if stop::requested() || cfg.count.is_some_and(|c| shown >= c) {
             return Ok(());
         }
     }

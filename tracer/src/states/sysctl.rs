@@ -205,7 +205,12 @@ pub fn current_netns() -> Option<u32> {
         .and_then(|m| u32::try_from(m.ino()).ok())
 }
 
-/// Re-reads the sysctls at most once per `max_age` (one second by default):
+/// How long values read are used before /proc/sys is read again: the alerts
+/// quote them, and re-reading sixteen files every second was most of an idle
+/// tracer's work.
+const MAX_AGE: Duration = Duration::from_secs(10);
+
+/// Re-reads the sysctls at most once per `max_age` (`MAX_AGE` by default):
 /// callers that refresh every second or print many alerts stay cheap.
 #[derive(Debug)]
 pub struct SysctlCache {
@@ -225,7 +230,7 @@ impl SysctlCache {
     pub fn new() -> Self {
         Self {
             root: None,
-            max_age: Duration::from_secs(1),
+            max_age: MAX_AGE,
             last: None,
         }
     }
