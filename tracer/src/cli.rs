@@ -6,6 +6,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::{
     filter::ExpressionSource,
+    pcap::rotate::{FILE_SIZE_UNIT, Rotation},
     print::{PrintOptions, TimeFormat},
     states::{
         diag::{DiagConfig, Severity, ThresholdSpec, state_number},
@@ -39,9 +40,33 @@ pub struct Cli {
     #[arg(short = 'w', value_name = "FILE")]
     pub write: Option<PathBuf>,
 
-    /// With -w: print the packets as well.
+    /// With -w: print the packets as well (on standard error with `-w -`).
     #[arg(long = "print")]
     pub print: bool,
+
+    /// With -w: write each packet to the file at once (packet-buffered, for `-w - | tshark -r -`).
+    #[arg(short = 'U', long = "packet-buffered")]
+    pub packet_buffered: bool,
+
+    /// With -w: before writing a packet, if the file is already larger than SIZE million bytes
+    /// (1,000,000), close it and open the next: FILE, FILE1, FILE2 ... (see -W).
+    #[arg(short = 'C', value_name = "SIZE", value_parser = parse_file_size, requires = "write")]
+    pub file_size: Option<u64>,
+
+    /// With -C: a ring of N files, FILE0 ... FILE<N-1> (zero-padded), then the first is
+    /// overwritten. With -G alone: stop after N files.
+    #[arg(short = 'W', value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub file_count: Option<u32>,
+
+    /// With -w: open a new file on the first packet SECONDS or more after the current one was
+    /// opened; the -w name is expanded by strftime(3), e.g. -w 'cap-%H%M%S.pcap' (0 = off).
+    #[arg(short = 'G', value_name = "SECONDS", requires = "write")]
+    pub rotate_seconds: Option<u64>,
+
+    /// Write pcapng (also chosen by a -w name ending in .pcapng): one interface block per
+    /// capture interface, each packet's direction and, when known, its owning process.
+    #[arg(long = "pcapng")]
+    pub pcapng: bool,
 
     /// Read packets from a pcap or pcapng file (`-` = standard input).
     #[arg(short = 'r', value_name = "FILE", conflicts_with_all = ["interfaces", "states"])]
@@ -265,6 +290,16 @@ fn parse_state(s: &str) -> Result<u8, String> {
     })
 }
 
+/// `-C SIZE`: millions of bytes (tcpdump's unit), as a byte count.
+fn parse_file_size(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(n) if n > 0 => n
+            .checked_mul(FILE_SIZE_UNIT)
+            .ok_or_else(|| format!("invalid file size {s}")),
+        _ => Err(format!("invalid file size {s}")),
+    }
+}
+
 /// `-t` counted as tcpdump counts it.
 fn time_format(count: u8) -> TimeFormat {
     match count {
@@ -306,6 +341,15 @@ impl Cli {
     /// Where the filter expression comes from: `-F FILE`, else the trailing words.
     pub fn filter_source(&self) -> ExpressionSource {
         ExpressionSource::new(self.filter_file.clone(), &self.expression)
+    }
+
+    /// File rotation from -C, -W and -G.
+    pub fn rotation(&self) -> Rotation {
+        Rotation {
+            file_size: self.file_size,
+            files: self.file_count,
+            seconds: self.rotate_seconds,
+        }
     }
 
     /// Whether packet lines go to standard output.
@@ -449,6 +493,37 @@ mod tests {
             cli.filter_source(),
             ExpressionSource::Words(vec!["tcp".into(), "port".into(), "80".into()])
         );
+    }
+
+    #[test]
+    fn capture_file_controls() {
+        let cli = Cli::try_parse_from(["tracer", "-i", "x", "-w", "r", "-C", "1", "-W", "3", "-U", "icmp"]).unwrap();
+        assert_eq!(
+            cli.rotation(),
+            Rotation {
+                file_size: Some(1_000_000),
+                files: Some(3),
+                seconds: None
+            }
+        );
+        assert!(cli.packet_buffered && !cli.pcapng);
+        assert_eq!(cli.expression, ["icmp"]);
+        let cli = Cli::try_parse_from(["tracer", "-w", "cap-%H%M%S.pcap", "-G", "1", "--pcapng"]).unwrap();
+        assert_eq!(cli.rotation().seconds, Some(1));
+        assert!(cli.pcapng);
+        for bad in [
+            &["-w", "r", "-C", "0"][..],
+            &["-w", "r", "-C", "1k"],
+            &["-w", "r", "-C", "99999999999999"],
+            &["-w", "r", "-C", "1", "-W", "0"],
+            &["-C", "1"],
+            &["-G", "1"],
+        ] {
+            assert!(
+                Cli::try_parse_from(std::iter::once("tracer").chain(bad.iter().copied())).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

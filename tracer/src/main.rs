@@ -70,6 +70,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         None => {}
     }
     if let Some(path) = &cli.read {
+        if cli.rotation().active() || cli.pcapng || cli.packet_buffered {
+            anyhow::bail!("-C, -G, -U and --pcapng apply to live captures only, not with -r");
+        }
         let cfg = OfflineConfig {
             count: cli.count,
             write: cli.write.clone(),
@@ -95,6 +98,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         buffer_kib: cli.buffer_kib,
         nano: cli.nano,
         print: cli.print_options(),
+        pcapng: cli.pcapng,
+        packet_buffered: cli.packet_buffered,
+        rotation: cli.rotation(),
         // Compiled here for Ethernet so a bad expression fails before anything is loaded;
         // the capture recompiles it for the frames its interfaces carry.
         filter: match cli.filter_source().text()? {
