@@ -22,8 +22,40 @@ fn bpf_linker_dirs() -> Vec<PathBuf> {
     dirs
 }
 
+/// Whether the linker will find libpcap (the filter compiler, through the `pcap` crate): its
+/// `libpcap.so` in a library directory, or a directory named by LIBPCAP_LIBDIR/LIBRARY_PATH.
+fn libpcap_found() -> bool {
+    let mut dirs: Vec<PathBuf> = ["/usr/lib", "/usr/lib64", "/usr/local/lib", "/lib", "/lib64"]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    for var in ["LIBPCAP_LIBDIR", "LIBRARY_PATH"] {
+        if let Some(v) = env::var_os(var) {
+            dirs.extend(env::split_paths(&v));
+        }
+    }
+    // Debian's multiarch directories (/usr/lib/x86_64-linux-gnu).
+    let multiarch: Vec<PathBuf> = ["/usr/lib", "/lib"]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flat_map(|rd| rd.flatten().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().ends_with("-linux-gnu"))
+        })
+        .collect();
+    dirs.iter().chain(&multiarch).any(|d| d.join("libpcap.so").exists())
+}
+
 fn main() -> anyhow::Result<()> {
     println!("cargo::rerun-if-env-changed=TRACER_EBPF_TOOLCHAIN");
+    println!("cargo::rerun-if-env-changed=LIBPCAP_LIBDIR");
+    if !libpcap_found() {
+        println!(
+            "cargo::error=libpcap not found (filter expressions are compiled by libpcap): run `cargo xtask setup` or `apt-get install libpcap-dev`, then build again"
+        );
+        return Ok(());
+    }
     let dirs = bpf_linker_dirs();
     let Some(linker) = dirs.iter().map(|d| d.join("bpf-linker")).find(|p| p.is_file()) else {
         // cargo prints this as one `error:` line and fails the build.

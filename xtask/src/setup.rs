@@ -8,7 +8,9 @@
 //!   tracer/build.rs finds it without any PATH change. The LLVM "prefix" is
 //!   `$CARGO_HOME/tracer-llvm`: its `lib/` holds two symlinks to the
 //!   toolchain's `libLLVM.so.N…` (the binary's RUNPATH points there);
-//! - tracefs mounted at /sys/kernel/tracing (the state tracepoint needs it).
+//! - tracefs mounted at /sys/kernel/tracing (the state tracepoint needs it);
+//! - libpcap's development library (Debian's libpcap-dev): the tracer links libpcap, whose
+//!   compiler turns filter expressions into classic BPF.
 
 use std::{
     env, fs,
@@ -27,7 +29,8 @@ pub fn run() -> Result<()> {
     rust_src()?;
     bpf_linker()?;
     tracefs()?;
-    println!("setup: rust-src, bpf-linker and tracefs are in place");
+    libpcap()?;
+    println!("setup: rust-src, bpf-linker, tracefs and libpcap-dev are in place");
     Ok(())
 }
 
@@ -167,4 +170,60 @@ fn tracefs() -> Result<()> {
         "mount -t tracefs tracefs /sys/kernel/tracing",
         Command::new("mount").args(["-t", "tracefs", "tracefs", TRACEFS]),
     )
+}
+
+/// Debian packages the build needs, by a file each installs.
+const BUILD_PACKAGES: &[(&str, &str)] = &[("libpcap.so", "libpcap-dev")];
+
+/// Whether a library file is in a directory the linker searches (Debian's multiarch one too).
+fn library_installed(file: &str) -> bool {
+    let mut dirs: Vec<PathBuf> = ["/usr/lib", "/usr/lib64", "/usr/local/lib", "/lib", "/lib64"]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    for d in ["/usr/lib", "/lib"] {
+        if let Ok(rd) = fs::read_dir(d) {
+            dirs.extend(rd.flatten().map(|e| e.path()).filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().ends_with("-linux-gnu"))
+            }));
+        }
+    }
+    dirs.iter().any(|d| d.join(file).exists())
+}
+
+fn libpcap() -> Result<()> {
+    let missing: Vec<&str> = BUILD_PACKAGES
+        .iter()
+        .filter(|(file, _)| !library_installed(file))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list = missing.join(" ");
+    if !cmd::is_root() || cmd::which("apt-get").is_none() {
+        bail!(
+            "{list} is missing (the tracer links libpcap to compile filter expressions): run `sudo apt-get install -y {list}`"
+        );
+    }
+    println!("setup: installing {list}");
+    let apt = |args: &[&str]| {
+        let mut c = Command::new("apt-get");
+        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    let mut install = apt(&["install", "-y", "-q", "--no-install-recommends"]);
+    install.args(&missing);
+    if status(&format!("apt-get install {list}"), &mut install).is_err() {
+        // A fresh machine may have no package lists yet.
+        status("apt-get update", &mut apt(&["update", "-q"]))?;
+        let mut install = apt(&["install", "-y", "-q", "--no-install-recommends"]);
+        install.args(&missing);
+        status(&format!("apt-get install {list}"), &mut install)?;
+    }
+    if BUILD_PACKAGES.iter().any(|(file, _)| !library_installed(file)) {
+        bail!("{list} was installed but libpcap.so is still not in a library directory");
+    }
+    Ok(())
 }
