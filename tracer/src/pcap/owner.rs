@@ -3,11 +3,13 @@
 //! against the sockets of the tracer's network namespace, whose owners come
 //! from /proc/PID/fd (as `ss -p`).
 //!
-//! Lookups are hash-map hits; the socket tables are read again only on a miss,
-//! and then at most every [`MIN_GAP`] and never more than about 1 % of the
-//! time (the next refresh waits 100 times as long as the last one took), so a
-//! flood of packets nobody here owns (forwarded, or to closed ports) costs one
-//! look-up each. Sockets are matched as the kernel would: the connected socket
+//! Lookups are hash-map hits. On a miss the socket tables are read again (at
+//! most every [`MIN_GAP`]), and /proc is scanned only for sockets not seen
+//! before (at most every [`MIN_SCAN_GAP`]); each waits 20 times the CPU time
+//! it last took (at most [`MAX_GAP`]) before it runs again, so neither takes
+//! more than about 5 % of a CPU on a host with up to tens of thousands of
+//! descriptors, and a flood of packets nobody here owns (forwarded, or to
+//! closed ports) costs a look-up each and a table read now and then. Sockets are matched as the kernel would: the connected socket
 //! of the exact 4-tuple, else a socket bound to the local address and port
 //! (listeners, unconnected UDP), else one bound to the wildcard address.
 //! Connections that closed keep their owner (their last packets arrive after
@@ -32,11 +34,16 @@ use crate::{
 };
 
 /// Shortest time between two reads of the socket tables.
-pub const MIN_GAP: Duration = Duration::from_millis(100);
+pub const MIN_GAP: Duration = Duration::from_millis(20);
+/// Shortest time between two scans of /proc for the owners of new sockets.
+pub const MIN_SCAN_GAP: Duration = Duration::from_millis(50);
+/// Longest wait between two table reads or scans while misses keep coming.
+pub const MAX_GAP: Duration = Duration::from_secs(1);
 /// Flows remembered across refreshes (closed connections' owners).
 pub const MAX_FLOWS: usize = 1 << 16;
-/// A refresh waits this many times its own duration before the next.
-const COST_FACTOR: u32 = 100;
+/// A table read or a /proc scan waits this many times the CPU time it took before the next
+/// (at most 5 % of a CPU while misses keep coming, unless that is over [`MAX_GAP`]).
+const COST_FACTOR: u32 = 20;
 
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
@@ -155,10 +162,13 @@ pub struct OwnerCache {
     flows: HashMap<Flow, Arc<str>>,
     /// Bound sockets: (proto, local address or None for the wildcard, port).
     bound: HashMap<(u8, Option<IpAddr>, u16), Arc<str>>,
-    /// Flows looked up in vain since the last refresh.
-    misses: HashSet<Flow>,
+    /// Owner comment of each socket inode of the last table read (None: nobody holds it, or
+    /// it could not be seen); new inodes are looked up in /proc.
+    inodes: HashMap<u64, Option<Arc<str>>>,
     next_refresh: Option<Instant>,
+    next_scan: Option<Instant>,
     refreshes: u64,
+    scans: u64,
 }
 
 impl OwnerCache {
@@ -172,26 +182,22 @@ impl OwnerCache {
         if let Some(c) = self.find(&flow) {
             return Some(c);
         }
-        if self.misses.contains(&flow) && !self.may_refresh() {
+        let now = Instant::now();
+        if !due(self.next_refresh, now) {
             return None;
         }
-        if self.may_refresh() {
-            self.refresh();
-            if let Some(c) = self.find(&flow) {
-                return Some(c);
-            }
-        }
-        self.misses.insert(flow);
-        None
+        self.refresh(now);
+        self.find(&flow)
     }
 
-    /// How often the tables were read.
+    /// How often the socket tables were read.
     pub fn refreshes(&self) -> u64 {
         self.refreshes
     }
 
-    fn may_refresh(&self) -> bool {
-        self.next_refresh.is_none_or(|t| Instant::now() >= t)
+    /// How often /proc was scanned.
+    pub fn scans(&self) -> u64 {
+        self.scans
     }
 
     fn find(&self, flow: &Flow) -> Option<Arc<str>> {
@@ -205,45 +211,75 @@ impl OwnerCache {
             .cloned()
     }
 
-    /// Reads the socket tables and their owners again.
-    fn refresh(&mut self) {
-        let start = Instant::now();
+    /// Reads the socket tables again, and /proc for the owners of sockets not seen before
+    /// (when its own rate limit allows).
+    fn refresh(&mut self, start: Instant) {
+        let cpu_start = thread_cpu();
         let sockets = read_sockets();
-        let inodes: HashSet<u64> = sockets.iter().map(|s| s.inode).filter(|&i| i != 0).collect();
-        let owners = if inodes.is_empty() {
-            owners::OwnerMap::new()
-        } else {
-            owners::scan_for(&inodes)
-        };
-        self.apply(&sockets, &owners);
         self.refreshes += 1;
-        let took = start.elapsed();
-        self.next_refresh = Some(Instant::now() + MIN_GAP.max(took.saturating_mul(COST_FACTOR)));
+        let after_tables = Instant::now();
+        let cpu_tables = thread_cpu();
+        let new: HashSet<u64> = sockets
+            .iter()
+            .map(|s| s.inode)
+            .filter(|i| !self.inodes.contains_key(i))
+            .collect();
+        // Not scanned now: those inodes stay new for the next refresh.
+        let scan = !new.is_empty() && due(self.next_scan, after_tables);
+        let owners = if scan {
+            let owners = owners::scan_for(&new);
+            self.scans += 1;
+            let took = thread_cpu().saturating_sub(cpu_tables);
+            self.next_scan = Some(Instant::now() + pause(MIN_SCAN_GAP, took));
+            owners
+        } else {
+            owners::OwnerMap::new()
+        };
+        self.apply(&sockets, &owners, scan);
+        let took = cpu_tables.saturating_sub(cpu_start);
+        self.next_refresh = Some(start.max(after_tables) + pause(MIN_GAP, took));
     }
 
-    /// Replaces the tables with `sockets` (closed flows' owners are kept).
-    pub fn apply(&mut self, sockets: &[TableSocket], owners: &owners::OwnerMap) {
+    /// Rebuilds the tables from `sockets`; `owners` holds what a /proc scan found for
+    /// inodes not seen before (`scanned`: a scan ran, so the new inodes it did not find
+    /// have no owner). Closed flows' owners are kept.
+    pub fn apply(&mut self, sockets: &[TableSocket], owners: &owners::OwnerMap, scanned: bool) {
         let mut comments: HashMap<u32, Arc<str>> = HashMap::new();
+        let mut inodes: HashMap<u64, Option<Arc<str>>> = HashMap::with_capacity(sockets.len());
+        for s in sockets {
+            let known = match self.inodes.get(&s.inode) {
+                Some(c) => Some(c.clone()),
+                None => match owners.get(&s.inode) {
+                    Some(Owner { pid, comm }) => Some(Some(
+                        comments
+                            .entry(*pid)
+                            .or_insert_with(|| Arc::from(format!("pid {pid} {comm}")))
+                            .clone(),
+                    )),
+                    None => scanned.then_some(None),
+                },
+            };
+            if let Some(c) = known {
+                inodes.insert(s.inode, c);
+            }
+        }
+        self.inodes = inodes;
         let mut flows: HashMap<Flow, Arc<str>> = HashMap::with_capacity(sockets.len());
         self.bound.clear();
         for s in sockets {
-            let Some(Owner { pid, comm }) = owners.get(&s.inode) else {
+            let Some(Some(c)) = self.inodes.get(&s.inode) else {
                 continue;
             };
-            let c = comments
-                .entry(*pid)
-                .or_insert_with(|| Arc::from(format!("pid {pid} {comm}")))
-                .clone();
             if s.remote.port == 0 && s.remote.addr.is_unspecified() {
                 let local = (!s.local.addr.is_unspecified()).then_some(s.local.addr);
-                self.bound.insert((s.proto, local, s.local.port), c);
+                self.bound.insert((s.proto, local, s.local.port), c.clone());
             } else {
                 let flow = Flow {
                     proto: s.proto,
                     local: s.local,
                     remote: s.remote,
                 };
-                flows.insert(flow, c);
+                flows.insert(flow, c.clone());
             }
         }
         // Remember flows that closed since (their last packets may still come).
@@ -253,8 +289,32 @@ impl OwnerCache {
             }
         }
         self.flows = flows;
-        self.misses.clear();
     }
+}
+
+fn due(next: Option<Instant>, now: Instant) -> bool {
+    next.is_none_or(|t| now >= t)
+}
+
+/// The wait before the next run of something that used `cpu` of CPU time: COST_FACTOR times
+/// that, at least `min`, at most [`MAX_GAP`] (CPU time, not wall time: on a loaded machine
+/// the wall time of a scan says little about its cost).
+fn pause(min: Duration, cpu: Duration) -> Duration {
+    cpu.saturating_mul(COST_FACTOR).clamp(min, MAX_GAP.max(min))
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    // SAFETY: timespec is plain old data; clock_gettime fills it.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer; CLOCK_THREAD_CPUTIME_ID exists on Linux.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
 }
 
 /// TCP sockets from sock_diag, UDP ones from /proc/net/udp{,6}, of this
@@ -432,17 +492,13 @@ mod tests {
         .into_iter()
         .collect();
         let mut c = OwnerCache::new();
-        c.apply(&sockets, &owners);
+        c.apply(&sockets, &owners, true);
         // Keep refreshes away from the real tables.
         c.next_refresh = Some(Instant::now() + Duration::from_secs(3600));
         let f = v4_frame(6, [10, 0, 0, 1], 40000, [10, 0, 0, 2], 80);
         assert_eq!(c.comment(LINKTYPE_ETHERNET, &f, true).as_deref(), Some("pid 10 curl"));
         // The same packet seen inbound is another flow (local port 80): nobody.
         assert_eq!(c.comment(LINKTYPE_ETHERNET, &f, false), None);
-        assert!(
-            c.misses
-                .contains(&Flow::of_packet(LINKTYPE_ETHERNET, &f, false).unwrap())
-        );
         // A SYN to the wildcard listener.
         let syn = v4_frame(6, [10, 0, 0, 2], 33333, [10, 0, 0, 1], 8080);
         assert_eq!(
@@ -458,7 +514,7 @@ mod tests {
         let g = v4_frame(6, [10, 0, 0, 1], 40001, [10, 0, 0, 2], 80);
         assert_eq!(c.comment(LINKTYPE_ETHERNET, &g, true), None);
         // After the connection closes, its flow keeps its owner; the listener is gone.
-        c.apply(&[], &owners::OwnerMap::new());
+        c.apply(&[], &owners::OwnerMap::new(), true);
         assert_eq!(c.comment(LINKTYPE_ETHERNET, &f, true).as_deref(), Some("pid 10 curl"));
         assert_eq!(c.comment(LINKTYPE_ETHERNET, &syn, false), None);
         assert_eq!(c.refreshes(), 0);
@@ -479,7 +535,7 @@ mod tests {
         let got = c.comment(LINKTYPE_ETHERNET, &f, false);
         let want = format!("pid {} ", std::process::id());
         assert!(got.as_deref().is_some_and(|g| g.starts_with(&want)), "{got:?}");
-        assert_eq!(c.refreshes(), 1);
+        assert_eq!((c.refreshes(), c.scans()), (1, 1));
         // A miss right after does not read the tables again.
         f[14 + 20 + 2..14 + 20 + 4].copy_from_slice(&1u16.to_be_bytes());
         assert_eq!(c.comment(LINKTYPE_ETHERNET, &f, false), None);
