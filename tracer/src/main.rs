@@ -9,6 +9,7 @@ use tracer::{
     filter::{DLT_EN10MB, Filter},
     live::{self, LiveConfig},
     offline::{self, OfflineConfig},
+    pcap::sink::Format,
     states::{
         run::{self as states_run, StatesConfig},
         stat,
@@ -70,8 +71,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         None => {}
     }
     if let Some(path) = &cli.read {
-        if cli.rotation().active() || cli.pcapng || cli.packet_buffered {
-            anyhow::bail!("-C, -G, -U and --pcapng apply to live captures only, not with -r");
+        let pcapng_name = cli
+            .write
+            .as_deref()
+            .is_some_and(|w| Format::choose(w, false) == Format::PcapNg);
+        if cli.rotation().active() || cli.pcapng || cli.packet_buffered || pcapng_name {
+            anyhow::bail!(
+                "-C, -G, -U and pcapng output (--pcapng, a .pcapng name) apply to live captures only, not with -r"
+            );
         }
         let cfg = OfflineConfig {
             count: cli.count,
