@@ -14,6 +14,7 @@
 //! LISTEN: connect() and listen() run in the owner).
 
 use aya_ebpf::{
+    bindings::BPF_RB_FORCE_WAKEUP,
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
         generated::bpf_skc_to_tcp_sock,
@@ -23,7 +24,7 @@ use aya_ebpf::{
 };
 use tracer_common::{StateExtra, StateRec, counter};
 
-use crate::{STATE_RING, STATE_RING_POS, STATE_RING_SLOTS, count, kmem::offsets};
+use crate::{STATE_RING, STATE_RING_POS, STATE_RING_SLOTS, STATES, count, kmem::offsets};
 
 const IPPROTO_TCP: u16 = 6;
 const AF_INET: u16 = 2;
@@ -140,6 +141,13 @@ pub fn tracer_sk_state(ctx: BtfTracePointContext) -> u32 {
     unsafe {
         core::ptr::write_volatile(slot, rec);
         core::ptr::write_volatile(&mut (*pos).head, head + need);
+    }
+    // The reader polls on a timer; when this ring passes half full it is woken
+    // through the other ring (an 8-byte marker record it skips), once per
+    // crossing, so small rings that stay in cache do not overflow in a burst.
+    let used = head.wrapping_sub(tail);
+    if used <= slots / 2 && used + need > slots / 2 {
+        let _ = STATES.output::<u64>(&0, BPF_RB_FORCE_WAKEUP as u64);
     }
     0
 }

@@ -28,6 +28,9 @@ use super::{
     tpformat,
 };
 
+/// Least size of the `STATES` ring buffer.
+const STATES_MIN_BYTES: u32 = 4 << 20;
+
 /// What to load and how big the rings are.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
@@ -35,7 +38,8 @@ pub struct LoadOptions {
     pub snaplen: u32,
     /// Packet ring size in bytes (a power of two, multiple of the page size).
     pub packet_ring_bytes: u32,
-    /// State ring size in bytes.
+    /// State ring size in bytes: the per-CPU rings' total (at least 1024
+    /// events a CPU); the `STATES` ring buffer takes at least 4 MiB.
     pub state_ring_bytes: u32,
 }
 
@@ -266,7 +270,10 @@ impl Programs {
             .override_global(names::SOCK_OFFSETS, &handed, true)
             .override_global(names::FILE_OFFSETS, &file_offsets, true)
             .map_max_entries(names::PACKETS, opts.packet_ring_bytes)
-            .map_max_entries(names::STATES, opts.state_ring_bytes)
+            // The other state ring: the tcp:* tracepoints' events, the
+            // per-CPU rings' wakeups, and everything where the classic
+            // tracepoint stands in for the BTF one.
+            .map_max_entries(names::STATES, opts.state_ring_bytes.max(STATES_MIN_BYTES))
             .override_global(names::STATE_RING_SLOTS, &state_slots, true)
             .map_max_entries(names::STATE_RING, state_cpus * state_slots)
             .map_max_entries(names::STATE_RING_POS, state_cpus)

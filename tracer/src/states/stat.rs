@@ -46,8 +46,8 @@ use crate::capture::{
 pub const RESEED_EVERY: Duration = Duration::from_secs(10);
 /// Refresh period of live mode.
 const INTERVAL: Duration = Duration::from_secs(1);
-/// State ring size: a second of very heavy churn (≈100k events of 96 bytes)
-/// fits; the ring is drained far more often than that.
+/// Size of the per-CPU state rings, all CPUs together: a ring passing half
+/// full wakes the reader, so it is drained long before it could overflow.
 const STATE_RING_BYTES: u64 = 8 << 20;
 
 /// Kernel state numbers (0 unused … 12 NEW_SYN_RECV).
