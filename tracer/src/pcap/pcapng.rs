@@ -47,6 +47,19 @@ pub(super) struct NgReader {
     block: Vec<u8>,
     /// The first interface's snapshot length, adjusted as libpcap does.
     snaplen: u32,
+    /// The file's link type: the first interface's. Like libpcap, a later interface (in any
+    /// section) with another link type or snapshot length ends the reading with an error.
+    first_linktype: Option<u32>,
+}
+
+/// libpcap's pcap_adjust_snapshot for the link types printed here: 0 or anything over the
+/// maximum means the maximum.
+fn adjust_snaplen(snaplen: u32) -> u32 {
+    if snaplen == 0 || snaplen > super::read::MAX_SNAPLEN {
+        super::read::MAX_SNAPLEN
+    } else {
+        snaplen
+    }
 }
 
 fn truncated(wanted: usize, got: usize) -> ReadError {
@@ -72,6 +85,7 @@ impl NgReader {
             ifaces: Vec::new(),
             block: Vec::new(),
             snaplen: super::read::MAX_SNAPLEN,
+            first_linktype: None,
         };
         r.section_header()?;
         while r.ifaces.is_empty() {
@@ -79,12 +93,8 @@ impl NgReader {
                 None => break,
                 Some(IDB) => {
                     r.interface()?;
-                    let snaplen = r.ifaces[0].snaplen;
-                    r.snaplen = if snaplen == 0 || snaplen > super::read::MAX_SNAPLEN {
-                        super::read::MAX_SNAPLEN
-                    } else {
-                        snaplen
-                    };
+                    r.snaplen = adjust_snaplen(r.ifaces[0].snaplen);
+                    r.first_linktype = Some(r.ifaces[0].linktype);
                 }
                 Some(PB | SPB | EPB) => return Err(ReadError::NoInterface { id: 0 }),
                 Some(_) => {}
@@ -94,7 +104,7 @@ impl NgReader {
     }
 
     pub fn linktype(&self) -> Option<u32> {
-        self.ifaces.first().map(|i| i.linktype)
+        self.first_linktype
     }
 
     pub fn snaplen(&self) -> u32 {
@@ -249,6 +259,28 @@ impl NgReader {
         Ok(())
     }
 
+    /// libpcap reads files with one link type and one snapshot length only: an interface
+    /// read after the first (in this section or a later one) that differs is an error
+    /// (pcap_ng_next_packet), before any packet of it.
+    fn same_as_first(&mut self) -> Result<(), ReadError> {
+        let Some(new) = self.ifaces.last().copied() else {
+            return Ok(());
+        };
+        match self.first_linktype {
+            None => {
+                // A section without interfaces came first: this one is the file's first.
+                self.first_linktype = Some(new.linktype);
+                self.snaplen = adjust_snaplen(new.snaplen);
+                Ok(())
+            }
+            Some(first) if first != new.linktype => Err(ReadError::InterfaceType { linktype: new.linktype }),
+            Some(_) if adjust_snaplen(new.snaplen) != self.snaplen => {
+                Err(ReadError::InterfaceSnaplen { snaplen: new.snaplen })
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
     fn iface(&self, id: u32) -> Result<Interface, ReadError> {
         self.ifaces
             .get(id as usize)
@@ -261,7 +293,10 @@ impl NgReader {
         let kind = loop {
             match self.next_block()? {
                 None => return Ok(None),
-                Some(IDB) => self.interface()?,
+                Some(IDB) => {
+                    self.interface()?;
+                    self.same_as_first()?;
+                }
                 Some(k @ (EPB | PB | SPB)) => break k,
                 Some(_) => {}
             }
@@ -383,7 +418,8 @@ mod tests {
         let mut f = shb();
         f.extend(idb(1, 0, None));
         f.extend(block(5, b"statistics are skipped"));
-        f.extend(idb(101, 96, Some(9)));
+        // 262144 is what 0 means: the same snapshot length.
+        f.extend(idb(1, 262_144, Some(9)));
         f.extend(epb(0, 1_500_000_123_456, b"abc", 60));
         f.extend(epb(1, 7_000_000_001, b"xy", 2));
         let mut r = open(f).unwrap();
@@ -394,8 +430,36 @@ mod tests {
             (1_500_000, 123_456_000, 1, &b"abc"[..], 60)
         );
         let p = r.next().unwrap().unwrap();
-        assert_eq!((p.ts.sec, p.ts.nsec, p.linktype, p.data), (7, 1, 101, &b"xy"[..]));
+        assert_eq!((p.ts.sec, p.ts.nsec, p.linktype, p.data), (7, 1, 1, &b"xy"[..]));
         assert!(r.next().unwrap().is_none());
+    }
+
+    #[test]
+    fn later_interfaces_must_match_the_first() {
+        // As libpcap: the first interface is read at open; a later one with another link type
+        // or snapshot length is an error when it is reached (tcpdump: "pcap_loop: an interface
+        // has a type 101 different from the type of the first interface").
+        let mut f = shb();
+        f.extend(idb(1, 0, None));
+        f.extend(idb(101, 0, None));
+        f.extend(epb(0, 0, b"abc", 3));
+        let mut r = open(f).unwrap();
+        let e = r.next().err().expect("an error");
+        assert!(matches!(e, ReadError::InterfaceType { linktype: 101 }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "an interface has a type 101 different from the type of the first interface"
+        );
+        let mut f = shb();
+        f.extend(idb(1, 0, None));
+        f.extend(epb(0, 0, b"abc", 3));
+        f.extend(shb());
+        f.extend(idb(1, 96, None));
+        f.extend(epb(0, 0, b"def", 3));
+        let mut r = open(f).unwrap();
+        assert!(r.next().unwrap().is_some());
+        let e = r.next().err().expect("an error");
+        assert!(matches!(e, ReadError::InterfaceSnaplen { snaplen: 96 }), "{e:?}");
     }
 
     #[test]

@@ -207,8 +207,8 @@ mod tests {
                 linktype: 1,
             },
             NgInterface {
-                name: "tun0".into(),
-                linktype: 101,
+                name: "veth1".into(),
+                linktype: 1,
             },
         ];
         let mut s = NgSink::create(&path, &ifaces, 65535, false).unwrap();
@@ -244,7 +244,7 @@ mod tests {
         let Block::InterfaceDescription(idb) = &blocks[1] else {
             panic!("{:?}", blocks[1])
         };
-        assert_eq!(u32::from(idb.linktype), 101);
+        assert_eq!(idb.options, [InterfaceDescriptionOption::IfName("veth1".into())]);
         let Block::EnhancedPacket(epb) = &blocks[2] else {
             panic!("{:?}", blocks[2])
         };
@@ -274,7 +274,7 @@ mod tests {
             (1_700_000_000, 123_456_000, 1, 100)
         );
         let p = r.next_packet().unwrap().unwrap();
-        assert_eq!((p.linktype, p.data.len()), (101, 20));
+        assert_eq!((p.linktype, p.data.len()), (1, 20));
         assert!(r.next_packet().unwrap().is_none());
     }
 

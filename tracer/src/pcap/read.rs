@@ -33,6 +33,10 @@ pub enum ReadError {
     PcapNgFormat { what: String },
     #[error("pcapng: packet on interface {id}, which the file does not describe")]
     NoInterface { id: u32 },
+    #[error("an interface has a type {linktype} different from the type of the first interface")]
+    InterfaceType { linktype: u32 },
+    #[error("an interface has a snapshot length {snaplen} different from the snapshot length of the first interface")]
+    InterfaceSnaplen { snaplen: u32 },
 }
 
 /// "No such file or directory", without Rust's " (os error 2)".

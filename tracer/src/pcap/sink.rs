@@ -59,7 +59,8 @@ pub struct WriterConfig {
     /// `-w` (`-` = standard output); a template with `-G`.
     pub path: PathBuf,
     pub format: Format,
-    /// pcap: the capture's link type (SLL2 for several interfaces).
+    /// pcap: the capture's link type (SLL2 for several interfaces); pcapng: the link type of
+    /// every interface when theirs differ.
     pub linktype: u32,
     /// pcapng: one interface block each, in this order.
     pub interfaces: Vec<WriterInterface>,
@@ -127,6 +128,8 @@ impl File {
 pub struct CaptureWriter {
     cfg: WriterConfig,
     ng_interfaces: Vec<NgInterface>,
+    /// pcapng with interfaces of different link types: packets written as framed (SLL2).
+    ng_framed: bool,
     file: File,
     rotator: Option<Rotator>,
     owners: Option<OwnerCache>,
@@ -148,12 +151,15 @@ impl CaptureWriter {
             Some(r) => r.first_name().map_err(WriteError::from)?,
             None => cfg.path.clone(),
         };
+        // libpcap (so tcpdump and `-r`) reads only files whose interfaces share one link type:
+        // interfaces of different kinds are all written as Linux cooked v2, the capture's own.
+        let ng_framed = cfg.interfaces.windows(2).any(|w| w[0].linktype != w[1].linktype);
         let ng_interfaces: Vec<NgInterface> = cfg
             .interfaces
             .iter()
             .map(|i| NgInterface {
                 name: i.name.clone(),
-                linktype: i.linktype,
+                linktype: if ng_framed { cfg.linktype } else { i.linktype },
             })
             .collect();
         let owners = (cfg.format == Format::PcapNg && cfg.owners).then(OwnerCache::new);
@@ -161,6 +167,7 @@ impl CaptureWriter {
         Ok(Self {
             cfg,
             ng_interfaces,
+            ng_framed,
             file,
             rotator,
             owners,
@@ -175,7 +182,7 @@ impl CaptureWriter {
 
     /// Whether [`OutPacket::framed`] is used (pcap); pcapng writes the raw frames.
     pub fn needs_framed(&self) -> bool {
-        self.cfg.format == Format::Pcap
+        self.cfg.format == Format::Pcap || self.ng_framed
     }
 
     /// Files opened so far.
@@ -218,11 +225,16 @@ impl CaptureWriter {
                 } else {
                     Direction::Inbound
                 };
+                let (data, orig_len) = if self.ng_framed {
+                    (p.framed, p.framed_orig_len)
+                } else {
+                    (p.raw, p.raw_orig_len)
+                };
                 s.write(
                     u32::try_from(pos).unwrap_or(u32::MAX),
                     p.ts,
-                    p.raw,
-                    p.raw_orig_len,
+                    data,
+                    orig_len,
                     Some(direction),
                     comment.as_deref(),
                 )?;
@@ -393,6 +405,39 @@ mod tests {
             CaptureWriter::create(config(PathBuf::from("-"), Format::Pcap, rot), 0),
             Err(CaptureWriterError::Config(ConfigError::RotateStdout))
         ));
+    }
+
+    #[test]
+    fn pcapng_mixed_link_types_are_framed() {
+        let d = dir("mixed");
+        let mut cfg = config(d.join("m.pcapng"), Format::PcapNg, Rotation::default());
+        cfg.linktype = 276;
+        cfg.interfaces.push(WriterInterface {
+            ifindex: 8,
+            name: "tun0".into(),
+            linktype: 101,
+            loopback: false,
+        });
+        let mut w = CaptureWriter::create(cfg, 0).unwrap();
+        assert!(w.needs_framed());
+        let raw = [0x45u8; 20];
+        let framed = [0x08u8; 40];
+        for ifindex in [7, 8] {
+            let mut p = packet(&raw, 1);
+            p.ifindex = ifindex;
+            p.framed = &framed;
+            p.framed_orig_len = 40;
+            w.write(&p).unwrap();
+        }
+        w.flush().unwrap();
+        let mut r = CaptureReader::open(&d.join("m.pcapng")).unwrap();
+        for _ in 0..2 {
+            let p = r.next_packet().unwrap().unwrap();
+            assert_eq!((p.linktype, p.data), (276, &framed[..]));
+        }
+        // The same interfaces' own link types when they agree.
+        let w = CaptureWriter::create(config(d.join("e.pcapng"), Format::PcapNg, Rotation::default()), 0).unwrap();
+        assert!(!w.needs_framed());
     }
 
     #[test]
