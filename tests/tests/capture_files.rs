@@ -243,6 +243,42 @@ fn stream(test: &str, filter: Option<&str>) -> Result<()> {
     for l in &lines {
         ensure!(err.contains(l.as_str()), "the tracer's stderr lacks {l:?}:\n{err}");
     }
+    drop(kids);
+
+    // The reader leaves (`tshark -c 4`): the capture ends as after -c, status 0, summary.
+    let tracer_err = dir.join("tracer3.stderr");
+    let pinger = {
+        let mut c = pair.client_cmd("ping");
+        c.args(["-q", "-n", "-i", "0.05", "-w", "20"])
+            .arg(pair.server_v4.to_string());
+        Bg::spawn("ping", c)?
+    };
+    let mut tracer = pair
+        .client_cmd(tracer_bin())
+        .args(["-i", iface, "-w", "-"])
+        .args(&expr)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(File::create(&tracer_err)?)
+        .spawn()?;
+    let pipe = tracer.stdout.take().context("tracer stdout")?;
+    let mut kids = Children(vec![tracer]);
+    kids.0.push(
+        Command::new("tshark")
+            .args(["-n", "-c", "4", "-r", "-"])
+            .stdin(Stdio::from(pipe))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let st = wait_exit(&mut kids.0[0], STOP, "tracer after its reader left")?;
+    let err = read(&tracer_err);
+    ensure!(st.success(), "tracer exited with {st} after its reader left:\n{err}");
+    ensure!(
+        summary_count(&err, "packets captured").is_some_and(|n| n >= 4),
+        "no summary after the reader left:\n{err}"
+    );
+    drop(pinger);
     Ok(())
 }
 

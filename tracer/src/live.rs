@@ -405,7 +405,10 @@ impl Sink<'_> {
             };
             self.states_until(Some(hdr.ts_ns))?;
             self.packet(&hdr, data)?;
-            if self.limit.is_some_and(|l| self.captured >= l) || self.file_limit.is_some() {
+            if self.limit.is_some_and(|l| self.captured >= l)
+                || self.file_limit.is_some()
+                || self.pcap.as_ref().is_some_and(CaptureWriter::reader_gone)
+            {
                 reached = true;
                 break;
             }

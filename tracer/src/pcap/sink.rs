@@ -101,6 +101,8 @@ pub enum Written {
     Continue,
     /// `-G` with `-W`: the file limit is reached (nothing more was written).
     LimitReached(u32),
+    /// `-w -`: nobody reads standard output any more (nothing more is written).
+    ReaderGone,
 }
 
 enum File {
@@ -135,6 +137,8 @@ pub struct CaptureWriter {
     owners: Option<OwnerCache>,
     /// Files opened so far (the first included).
     files_opened: u64,
+    /// Standard output was closed by its reader.
+    reader_gone: bool,
 }
 
 impl CaptureWriter {
@@ -172,6 +176,7 @@ impl CaptureWriter {
             rotator,
             owners,
             files_opened: 1,
+            reader_gone: false,
         })
     }
 
@@ -192,6 +197,31 @@ impl CaptureWriter {
 
     /// Writes one packet, rotating first when `-C`/`-G` say so.
     pub fn write(&mut self, p: &OutPacket<'_>) -> Result<Written, WriteError> {
+        if self.reader_gone {
+            return Ok(Written::ReaderGone);
+        }
+        let r = self.write_packet(p);
+        self.pipe_closed(r, Written::ReaderGone)
+    }
+
+    /// Whether the reader of standard output went away (`-w - | tshark -c 10 -r -`): the
+    /// capture then ends as after `-c` (tcpdump would die of SIGPIPE).
+    pub fn reader_gone(&self) -> bool {
+        self.reader_gone
+    }
+
+    /// A broken pipe on standard output is the end of the capture, not an error.
+    fn pipe_closed<T>(&mut self, r: Result<T, WriteError>, gone: T) -> Result<T, WriteError> {
+        match r {
+            Err(e) if is_stdout(&self.cfg.path) && broken_pipe(&e) => {
+                self.reader_gone = true;
+                Ok(gone)
+            }
+            other => other,
+        }
+    }
+
+    fn write_packet(&mut self, p: &OutPacket<'_>) -> Result<Written, WriteError> {
         if let Some(r) = self.rotator.as_mut() {
             match r.before_packet(p.ts.sec, self.file.written())? {
                 Step::Keep => {}
@@ -248,8 +278,24 @@ impl CaptureWriter {
 
     /// Pushes everything buffered to the file.
     pub fn flush(&mut self) -> Result<(), WriteError> {
-        self.file.flush()
+        if self.reader_gone {
+            return Ok(());
+        }
+        let r = self.file.flush();
+        self.pipe_closed(r, ())
     }
+}
+
+fn broken_pipe(e: &WriteError) -> bool {
+    let io = match e {
+        WriteError::Pcap {
+            source: pcap_file::PcapError::IoError(io),
+            ..
+        }
+        | WriteError::Flush { source: io, .. } => io,
+        _ => return false,
+    };
+    io.kind() == std::io::ErrorKind::BrokenPipe
 }
 
 /// Creates one file of the series, header included.
