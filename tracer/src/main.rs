@@ -85,7 +85,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             write: cli.write.clone(),
             print_packets: cli.prints_packets(),
             line_buffered: cli.line_buffered,
-            snaplen: cli.snaplen(),
             nano: cli.nano,
             print: cli.print_options(),
             coverage_report: cli.coverage_report.clone(),

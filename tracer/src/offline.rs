@@ -25,7 +25,6 @@ pub struct OfflineConfig {
     pub write: Option<PathBuf>,
     pub print_packets: bool,
     pub line_buffered: bool,
-    pub snaplen: u32,
     pub nano: bool,
     pub print: PrintOptions,
     /// Hidden `--coverage-report FILE`: per printed packet a line with its [`coverage_byte`] and
@@ -64,34 +63,15 @@ pub enum OfflineError {
     Filter(#[from] FilterError),
 }
 
-/// The expression compiled for each link type met in the file: libpcap compiles it for the
-/// file's (first interface's) link type, as tcpdump does; a pcapng file whose later interfaces
-/// have other link types, which libpcap refuses to read, gets it compiled for those too.
-struct LinkFilters {
-    expression: String,
-    snaplen: u32,
-    compiled: Vec<(u32, Filter)>,
-}
-
-impl LinkFilters {
-    fn new(expression: String, linktype: u32, snaplen: u32) -> Result<LinkFilters, FilterError> {
-        let first = Filter::compile(&expression, dlt_of_linktype(linktype), snaplen)?;
-        Ok(LinkFilters {
-            expression,
-            snaplen,
-            compiled: vec![(linktype, first)],
-        })
+/// The filter as tcpdump compiles it for reading `path`: on libpcap's handle for the file, or
+/// (standard input, a file libpcap cannot open) for its link type.
+fn compile_for(expression: &str, path: &Path, linktype: u32, snaplen: u32) -> Result<Filter, FilterError> {
+    if path != Path::new("-")
+        && let Some(f) = Filter::compile_for_file(expression, path, snaplen)?
+    {
+        return Ok(f);
     }
-
-    fn matches(&mut self, linktype: u32, data: &[u8], wire_len: u32) -> Result<bool, FilterError> {
-        if let Some((_, f)) = self.compiled.iter().find(|(lt, _)| *lt == linktype) {
-            return Ok(f.matches(data, wire_len));
-        }
-        let f = Filter::compile(&self.expression, dlt_of_linktype(linktype), self.snaplen)?;
-        let m = f.matches(data, wire_len);
-        self.compiled.push((linktype, f));
-        Ok(m)
-    }
+    Filter::compile(expression, dlt_of_linktype(linktype), snaplen)
 }
 
 /// Prints every packet of `path` the filter selects; returns how many were selected. `opened` receives the lines
@@ -113,9 +93,12 @@ pub fn run(path: &Path, cfg: &OfflineConfig, mut opened: impl FnMut(&str)) -> Re
         opened("Warning: interface names might be incorrect");
     }
     // After the file is open, as tcpdump reads -F and compiles (its errors follow that line).
-    let mut filters = match cfg.filter.text()? {
-        Some(expr) => Some(LinkFilters::new(
-            expr,
+    // The reader stops at an interface of another link type, as libpcap does: one program
+    // serves the whole file.
+    let filter = match cfg.filter.text()? {
+        Some(expr) => Some(compile_for(
+            &expr,
+            path,
             reader.linktype().unwrap_or(crate::print::linktype::ETHERNET),
             reader.snaplen(),
         )?),
@@ -128,7 +111,13 @@ pub fn run(path: &Path, cfg: &OfflineConfig, mut opened: impl FnMut(&str)) -> Re
     // Packets are printed straight into this buffer, written out when it is full (or after
     // every packet with -l or on a terminal): one copy of each line, no per-packet allocation.
     let mut buf: Vec<u8> = Vec::with_capacity(OUT_CHUNK + (1 << 16));
-    let mut sink: Option<PcapSink> = None;
+    // Created before the first packet, as tcpdump does: a filter that selects nothing still
+    // leaves a valid, empty file. With the file's link type and snapshot length: tcpdump
+    // ignores -s when reading.
+    let mut sink: Option<PcapSink> = match (&cfg.write, reader.linktype()) {
+        (Some(path), Some(linktype)) => Some(PcapSink::create(path, linktype, reader.snaplen(), cfg.nano)?),
+        _ => None,
+    };
     let report_err = |path: &Path, source| OfflineError::CoverageReport {
         path: path.to_owned(),
         source,
@@ -137,6 +126,7 @@ pub fn run(path: &Path, cfg: &OfflineConfig, mut opened: impl FnMut(&str)) -> Re
         Some(p) => Some(BufWriter::new(File::create(p).map_err(|e| report_err(p, e))?)),
         None => None,
     };
+    let reader_snaplen = reader.snaplen();
     let mut n = 0u64;
     let result = loop {
         if cfg.count.is_some_and(|c| n >= c) {
@@ -147,17 +137,13 @@ pub fn run(path: &Path, cfg: &OfflineConfig, mut opened: impl FnMut(&str)) -> Re
             Ok(None) => break Ok(()),
             Err(err) => break Err(OfflineError::Read(err)),
         };
-        if let Some(f) = filters.as_mut() {
-            match f.matches(rec.linktype, rec.data, rec.orig_len) {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(e) => break Err(e.into()),
-            }
+        if filter.as_ref().is_some_and(|f| !f.matches(rec.data, rec.orig_len)) {
+            continue;
         }
         n += 1;
         if let Some(path) = &cfg.write {
             if sink.is_none() {
-                sink = Some(PcapSink::create(path, rec.linktype, cfg.snaplen, cfg.nano)?);
+                sink = Some(PcapSink::create(path, rec.linktype, reader_snaplen, cfg.nano)?);
             }
             if let Some(s) = sink.as_mut() {
                 s.write(rec.ts, rec.data, rec.orig_len)?;

@@ -27,6 +27,11 @@
 //! Every run is also checked for crashes: an exit status other than 0 or 1, a signal, a time
 //! out, or "panicked" on standard error. `--check` fails on any differing in-scope line and any
 //! crash. All differences go to target/conformance/diffs.txt.
+//!
+//! Then, unless `--flags` names one flag set, filter expressions ([`filters`]): the same
+//! packets selected and printed as by tcpdump, the same errors for invalid expressions.
+
+pub mod filters;
 
 use std::{
     collections::BTreeMap,
@@ -173,12 +178,12 @@ pub fn unsupported(options: &[String], help: &str) -> Option<String> {
         if w == "--nano" || w == "--number" {
             continue;
         }
+        if !w.starts_with('-') {
+            // The filter expression: the rest of the words.
+            return None;
+        }
         let Some(letters) = w.strip_prefix('-').filter(|l| !l.is_empty() && !l.starts_with('-')) else {
-            return Some(if w.starts_with("--") {
-                format!("option {w}")
-            } else {
-                format!("filter expression `{}`", options.join(" "))
-            });
+            return Some(format!("option {w}"));
         };
         for (i, c) in letters.char_indices() {
             if !SUPPORTED_SHORT.contains(c) || !help.contains(&format!("-{c}")) {
@@ -194,6 +199,26 @@ pub fn unsupported(options: &[String], help: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// TESTLIST options cut into tcpdump flags and the filter expression after them (the first
+/// word that is neither an option nor the count of `-c`). The tracer takes the expression as
+/// its last arguments, after `-r FILE`.
+pub fn split_expression(options: &[String]) -> (Vec<String>, Vec<String>) {
+    let mut i = 0;
+    while i < options.len() {
+        let w = &options[i];
+        if !w.starts_with('-') {
+            break;
+        }
+        // `-c` with its count in the next word.
+        if !w.starts_with("--") && w.ends_with('c') {
+            i += 1;
+        }
+        i += 1;
+    }
+    let i = i.min(options.len());
+    (options[..i].to_vec(), options[i..].to_vec())
 }
 
 fn has_number_flag(flags: &[String]) -> bool {
@@ -387,6 +412,8 @@ struct Job {
     group: String,
     capture: PathBuf,
     flags: Vec<String>,
+    /// The filter expression's words, given after `-r FILE`.
+    expr: Vec<String>,
 }
 
 /// A finished pair of runs.
@@ -425,7 +452,15 @@ struct RunOut {
 }
 
 impl Runner {
-    fn run(&self, prog: &Path, flags: &[String], capture: &Path, extra: &[&str], slot: usize) -> Result<RunOut> {
+    fn run(
+        &self,
+        prog: &Path,
+        flags: &[String],
+        capture: &Path,
+        extra: &[&str],
+        expr: &[String],
+        slot: usize,
+    ) -> Result<RunOut> {
         let out = self.scratch.join(format!("{slot}.out"));
         let err = self.scratch.join(format!("{slot}.err"));
         let mut c = match &self.isolate {
@@ -437,7 +472,12 @@ impl Runner {
             }
             _ => Command::new(prog),
         };
-        c.env("TZ", "GMT0").args(flags).arg("-r").arg(capture).args(extra);
+        c.env("TZ", "GMT0")
+            .args(flags)
+            .arg("-r")
+            .arg(capture)
+            .args(extra)
+            .args(expr);
         let ended = child::run(&mut c, Some(&out), Some(&err), RUN_LIMIT)?;
         Ok(RunOut {
             stdout: std::fs::read(&out).unwrap_or_default(),
@@ -465,10 +505,14 @@ impl Runner {
             .collect();
         let need_twin = !has_number_flag(&job.flags);
 
-        let theirs = self.run(&self.tcpdump, &job.flags, &job.capture, &[], slot)?;
+        let theirs = self.run(&self.tcpdump, &job.flags, &job.capture, &[], &job.expr, slot)?;
         o.slowest = theirs.ended.wall;
         let their_counts = if need_twin {
-            numbered_record_lines(&self.run(&self.tcpdump, &numbered, &job.capture, &[], slot)?.stdout)
+            numbered_record_lines(
+                &self
+                    .run(&self.tcpdump, &numbered, &job.capture, &[], &job.expr, slot)?
+                    .stdout,
+            )
         } else {
             numbered_record_lines(&theirs.stdout)
         };
@@ -480,6 +524,7 @@ impl Runner {
             &job.flags,
             &job.capture,
             &["--coverage-report", &report_arg],
+            &job.expr,
             slot,
         )?;
         let (coverage, my_counts) = parse_coverage(&std::fs::read(&report).unwrap_or_default());
@@ -665,15 +710,17 @@ pub fn run(opts: &Options) -> Result<()> {
     let mut jobs: Vec<Job> = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
     if let Some(f) = &opts.flags {
-        let flags = words(f);
-        if let Some(why) = unsupported(&flags, &help) {
+        if let Some(why) = unsupported(&words(f), &help) {
             bail!("--flags {f:?}: the tracer does not support {why}");
         }
+        // Words after the options are a filter expression ("-v tcp port 80").
+        let (flags, expr) = split_expression(&words(f));
         for c in corpus_files.iter().chain(&data_files) {
             jobs.push(Job {
                 group: format!("{f:?}"),
                 capture: c.clone(),
                 flags: flags.clone(),
+                expr: expr.clone(),
             });
         }
     } else {
@@ -691,12 +738,14 @@ pub fn run(opts: &Options) -> Result<()> {
                 } else if let Some(why) = unsupported(&e.options, &help) {
                     skipped.push(format!("{what}: {why}"));
                 } else {
+                    let (options, expr) = split_expression(&e.options);
                     let mut flags = vec!["-#".to_owned(), "-n".to_owned()];
-                    flags.extend(e.options.iter().cloned());
+                    flags.extend(options);
                     jobs.push(Job {
                         group: format!("TESTLIST -# -n {}", e.options.join(" ")).trim_end().to_owned(),
                         capture,
                         flags,
+                        expr,
                     });
                 }
             }
@@ -710,6 +759,7 @@ pub fn run(opts: &Options) -> Result<()> {
                     group: "corpus -nn".into(),
                     capture: c.clone(),
                     flags: words("-nn"),
+                    expr: Vec::new(),
                 });
             }
             (data_files.iter().collect(), "tests/data")
@@ -720,6 +770,7 @@ pub fn run(opts: &Options) -> Result<()> {
                     group: format!("{wide_name} {}", if f.is_empty() { "(no flag)" } else { f }),
                     capture: (*c).clone(),
                     flags: words(f),
+                    expr: Vec::new(),
                 });
             }
         }
@@ -748,7 +799,20 @@ pub fn run(opts: &Options) -> Result<()> {
         None => {}
     }
     let outcomes = run_jobs(&jobs, &tcpdump, &tracer, isolate.as_deref(), &out_dir)?;
-    summarize(opts, &jobs, &outcomes, &skipped, &out_dir)
+    let printer = summarize(opts, &jobs, &outcomes, &skipped, &out_dir);
+    if opts.flags.is_some() {
+        return printer;
+    }
+    println!("\nxtask: conformance: filter expressions");
+    let filters = filters::run(&filters::Options {
+        bin: Some(tracer),
+        filter: opts.filter.clone(),
+    });
+    match (printer, filters) {
+        (Err(p), Err(f)) => Err(p.context(format!("{f:#}"))),
+        (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+        (Ok(()), Ok(())) => Ok(()),
+    }
 }
 
 /// `unshare`, when it can give a program a network namespace of its own (root only).
@@ -989,7 +1053,14 @@ mod tests {
         assert_eq!(unsupported(&w("-vb"), help).as_deref(), Some("option -b"));
         assert_eq!(unsupported(&w("-T lmp"), help).as_deref(), Some("option -T"));
         assert_eq!(unsupported(&w("-s 100"), help).as_deref(), Some("option -s"));
-        assert!(unsupported(&w("geneve 0xb"), help).unwrap().starts_with("filter"));
+        // Filter expressions are supported: they go after `-r FILE`.
+        assert_eq!(unsupported(&w("-v geneve 0xb"), help), None);
+        assert_eq!(
+            split_expression(&w("-v -c 3 -e 'geneve && tcp'")),
+            (w("-v -c 3 -e"), w("'geneve && tcp'"))
+        );
+        assert_eq!(split_expression(&w("-c3 pppoes 0x3b")), (w("-c3"), w("pppoes 0x3b")));
+        assert_eq!(split_expression(&w("-nv")), (w("-nv"), vec![]));
         // In our allow-list but missing from the binary's help: unsupported.
         assert_eq!(unsupported(&w("-q"), "-n").as_deref(), Some("option -q"));
     }

@@ -2,6 +2,8 @@
 //! capture handle of the capture's link type: the same code tcpdump runs, hence the same
 //! packets selected and the same error messages.
 
+use std::path::Path;
+
 use tracer_common::CbpfInsn;
 
 use super::FilterError;
@@ -28,16 +30,34 @@ pub fn dlt_of_linktype(linktype: u32) -> u32 {
 /// libpcap's optimised program for `expr` on link type `dlt`, its accepting returns set to
 /// `snaplen` (what a handle opened with that snapshot length gets).
 pub(super) fn compile(expr: &str, dlt: u32, snaplen: u32) -> Result<Vec<CbpfInsn>, FilterError> {
+    let dlt = i32::try_from(dlt).map_err(|_| FilterError::Compile {
+        message: format!("unknown data link type {dlt}"),
+    })?;
+    let handle = ::pcap::Capture::dead(::pcap::Linktype(dlt)).map_err(libpcap_error)?;
+    program(&handle, expr, snaplen)
+}
+
+/// The program tcpdump compiles for `expr` when it reads `path`: on libpcap's own handle for
+/// that file, which knows more than its link type (a DLT_NULL header written on a machine of
+/// the other byte order is compared byte-swapped). None when libpcap cannot open the file.
+pub(super) fn compile_for_file(expr: &str, path: &Path, snaplen: u32) -> Result<Option<Vec<CbpfInsn>>, FilterError> {
+    match ::pcap::Capture::from_file(path) {
+        Ok(handle) => program(&handle, expr, snaplen).map(Some),
+        Err(_) => Ok(None),
+    }
+}
+
+fn program<T: ::pcap::Activated + ?Sized>(
+    handle: &::pcap::Capture<T>,
+    expr: &str,
+    snaplen: u32,
+) -> Result<Vec<CbpfInsn>, FilterError> {
     if snaplen == 0 {
         // libpcap's own refusal for a handle with a snapshot length of 0.
         return Err(FilterError::Compile {
             message: "snaplen of 0 rejects all packets".into(),
         });
     }
-    let dlt = i32::try_from(dlt).map_err(|_| FilterError::Compile {
-        message: format!("unknown data link type {dlt}"),
-    })?;
-    let handle = ::pcap::Capture::dead(::pcap::Linktype(dlt)).map_err(libpcap_error)?;
     let program = handle.compile(expr, true).map_err(libpcap_error)?;
     program
         .get_instructions()

@@ -9,7 +9,7 @@ pub mod cbpf;
 mod compile;
 pub mod expression;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tracer_common::CbpfInsn;
 
@@ -53,7 +53,20 @@ impl Filter {
     /// file's link type into one) with libpcap's optimiser, as tcpdump does; accepting returns
     /// give `snaplen`. The program is checked with [`cbpf::validate`].
     pub fn compile(expression: &str, dlt: u32, snaplen: u32) -> Result<Filter, FilterError> {
-        let insns = compile::compile(expression, dlt, snaplen)?;
+        Self::checked(expression, compile::compile(expression, dlt, snaplen)?)
+    }
+
+    /// Compiles `expression` exactly as tcpdump does for reading the capture file `path`: on
+    /// libpcap's handle for that file (its link type, and its byte order, which the DLT_NULL
+    /// header's comparison depends on). `Ok(None)` when libpcap cannot open the file.
+    pub fn compile_for_file(expression: &str, path: &Path, snaplen: u32) -> Result<Option<Filter>, FilterError> {
+        match compile::compile_for_file(expression, path, snaplen)? {
+            Some(insns) => Self::checked(expression, insns).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn checked(expression: &str, insns: Vec<CbpfInsn>) -> Result<Filter, FilterError> {
         cbpf::validate(&insns).map_err(|problem| FilterError::Unrunnable {
             expression: expression.to_owned(),
             problem,
