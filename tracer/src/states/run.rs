@@ -306,9 +306,12 @@ pub fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<StatesSummar
             last_second = now;
             out.clock.calibrate();
             alerts.run(now, &tracker, &mut out)?;
+            // Without a listener in the namespace there is nothing to find
+            // (and the kernel walks its whole connection hash for a poll).
             if let Some(p) = requests.as_mut()
                 && poll_at.is_none()
                 && now >= next_poll
+                && tracker.listens_in(p.netns())
             {
                 let at = monotonic_ns();
                 let res = p.poll(&mut listed);

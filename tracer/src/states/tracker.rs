@@ -364,6 +364,12 @@ impl Tracker {
         }
     }
 
+    /// Whether some socket listens in network namespace `netns` (only then
+    /// can it have half-open connections).
+    pub fn listens_in(&self, netns: u32) -> bool {
+        self.listeners.keys().any(|&(ns, _)| ns == netns)
+    }
+
     /// Says whether the kernel programs report timewait sockets (TW_START /
     /// TW_END). Without this call the first TW_START decides; until then a
     /// FIN_WAIT2/CLOSING → CLOSE without a RST is taken as entering TIME_WAIT.
@@ -1652,6 +1658,17 @@ mod tests {
         e.newstate = state::LISTEN;
         e.daddr = [0; 16];
         tr.apply(&e, out);
+    }
+
+    #[test]
+    fn listens_in_the_listener_namespace_only() {
+        let mut tr = Tracker::new();
+        let mut out = Vec::new();
+        let ns = server(ev(sock_kind::STATE, 0, LISTENER, 80, 0, 200, "python3")).netns;
+        assert!(!tr.listens_in(ns));
+        listen(&mut tr, &mut out);
+        assert!(tr.listens_in(ns));
+        assert!(!tr.listens_in(ns.wrapping_add(1)));
     }
 
     #[test]
