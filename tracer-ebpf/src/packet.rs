@@ -1,16 +1,23 @@
-//! Packet hooks: XDP (ingress) and TC/TCX (egress). Each packet becomes one
-//! ring-buffer record: a `PacketHeader` and the first `min(len, snaplen)` bytes.
+//! Packet hooks: XDP (ingress) and TC/TCX (egress). Each packet the capture filter
+//! (`filter`) matches becomes one ring-buffer record: a `PacketHeader` and the first
+//! `min(len, snaplen, filter result)` bytes. Packets it does not match are never copied.
+
+use core::ffi::c_void;
 
 use aya_ebpf::{
     EbpfContext as _,
-    bindings::{__sk_buff, TC_ACT_PIPE, xdp_action},
+    bindings::{__sk_buff, TC_ACT_PIPE, xdp_action, xdp_md},
     helpers::{bpf_ktime_get_ns, bpf_skb_load_bytes, bpf_xdp_get_buff_len, bpf_xdp_load_bytes},
     macros::{classifier, xdp},
     programs::{TcContext, XdpContext},
 };
 use tracer_common::{DIR_IN, DIR_OUT, MAX_SNAPLEN, PacketHeader, PacketSlot, SLOT_SIZES, counter};
 
-use crate::{PACKETS, SNAPLEN, count, ring::submit_flags};
+use crate::{
+    PACKETS, SNAPLEN, count,
+    filter::{self, PacketBytes},
+    ring::submit_flags,
+};
 
 /// Where the packet bytes come from.
 trait Source {
@@ -38,7 +45,45 @@ impl Source for Xdp<'_> {
     }
 }
 
+/// XDP packet bytes for the filter (linear part and fragments alike).
+struct XdpBytes;
+
+impl PacketBytes for XdpBytes {
+    unsafe fn linear(ctx: *mut c_void) -> (usize, usize) {
+        let md = ctx.cast::<xdp_md>();
+        // SAFETY: the caller's contract: ctx is the xdp_md.
+        unsafe { ((*md).data as usize, (*md).data_end as usize) }
+    }
+    unsafe fn len(ctx: *mut c_void) -> u32 {
+        // SAFETY: the caller's contract: ctx is the xdp_md.
+        unsafe { bpf_xdp_get_buff_len(ctx.cast()) as u32 }
+    }
+    unsafe fn load(ctx: *mut c_void, off: u32, dst: *mut u8, n: u32) -> i64 {
+        // SAFETY: the caller's contract (ctx is the xdp_md, dst holds n bytes).
+        unsafe { bpf_xdp_load_bytes(ctx.cast(), off, dst.cast(), n) }
+    }
+}
+
 struct Tc<'a>(&'a TcContext);
+
+/// Socket-buffer bytes for the filter (linear or not).
+struct SkbBytes;
+
+impl PacketBytes for SkbBytes {
+    unsafe fn linear(ctx: *mut c_void) -> (usize, usize) {
+        let skb = ctx.cast::<__sk_buff>();
+        // SAFETY: the caller's contract: ctx is the __sk_buff.
+        unsafe { ((*skb).data as usize, (*skb).data_end as usize) }
+    }
+    unsafe fn len(ctx: *mut c_void) -> u32 {
+        // SAFETY: the caller's contract: ctx is the __sk_buff.
+        unsafe { (*ctx.cast::<__sk_buff>()).len }
+    }
+    unsafe fn load(ctx: *mut c_void, off: u32, dst: *mut u8, n: u32) -> i64 {
+        // SAFETY: the caller's contract (ctx is the __sk_buff, dst holds n bytes).
+        unsafe { bpf_skb_load_bytes(ctx.cast_const(), off, dst.cast(), n) }
+    }
+}
 
 impl Source for Tc<'_> {
     fn len(&self) -> usize {
@@ -54,29 +99,73 @@ impl Source for Tc<'_> {
     }
 }
 
+/// The counters of one hook. A packet seen is either not matched, or matched and then copied
+/// or lost (ring full): `matched = copied + lost`, so nothing goes uncounted.
+struct Counters {
+    seen: u32,
+    matched: u32,
+    copied: u32,
+    lost: u32,
+}
+
+const XDP_COUNTERS: Counters = Counters {
+    seen: counter::XDP_SEEN,
+    matched: counter::XDP_MATCHED,
+    copied: counter::XDP_COPIED,
+    lost: counter::XDP_LOST,
+};
+
+const TC_COUNTERS: Counters = Counters {
+    seen: counter::TC_SEEN,
+    matched: counter::TC_MATCHED,
+    copied: counter::TC_COPIED,
+    lost: counter::TC_LOST,
+};
+
 #[xdp(frags)]
 pub fn tracer_xdp(ctx: XdpContext) -> u32 {
-    count(counter::XDP_SEEN);
-    capture(&Xdp(&ctx), DIR_IN, counter::XDP_LOST);
+    hook::<_, XdpBytes>(&Xdp(&ctx), ctx.ctx.cast(), DIR_IN, &XDP_COUNTERS, filter::SLOT_XDP);
     xdp_action::XDP_PASS
 }
 
 #[classifier]
 pub fn tracer_tc_egress(ctx: TcContext) -> i32 {
-    count(counter::TC_SEEN);
-    capture(&Tc(&ctx), DIR_OUT, counter::TC_LOST);
+    hook::<_, SkbBytes>(&Tc(&ctx), ctx.as_ptr(), DIR_OUT, &TC_COUNTERS, filter::SLOT_TC);
     TC_ACT_PIPE
 }
 
-/// Copies the packet into the smallest slot that holds `min(len, snaplen)` bytes.
+/// Counts the packet, runs the filter and copies what it matched.
 #[inline(always)]
-fn capture<S: Source>(src: &S, direction: u8, lost: u32) {
-    let ts_ns = unsafe { bpf_ktime_get_ns() };
+fn hook<S: Source, P: PacketBytes>(src: &S, ctx: *mut c_void, direction: u8, c: &Counters, slot: u32) {
+    count(c.seen);
+    let keep = filter::run::<P>(ctx, slot);
+    if keep == 0 {
+        return;
+    }
+    count(c.matched);
     let len = src.len();
+    if capture(src, len, keep, direction) {
+        count(c.copied);
+    } else {
+        count(c.lost);
+    }
+}
+
+/// Copies the packet into the smallest slot that holds `min(len, snaplen, keep)` bytes.
+/// Returns false when the ring buffer had no room.
+#[inline(always)]
+fn capture<S: Source>(src: &S, len: usize, keep: u32, direction: u8) -> bool {
+    let ts_ns = unsafe { bpf_ktime_get_ns() };
     // SAFETY: a global set once at load time; volatile so the loader's value is used.
     let snaplen = unsafe { core::ptr::read_volatile(&SNAPLEN) } as usize;
     let snaplen = if snaplen == 0 || snaplen > MAX_SNAPLEN as usize {
         MAX_SNAPLEN as usize
+    } else {
+        snaplen
+    };
+    // tcpdump keeps what the filter returns when that is less than the snap length.
+    let snaplen = if (keep as usize) < snaplen {
+        keep as usize
     } else {
         snaplen
     };
@@ -89,7 +178,7 @@ fn capture<S: Source>(src: &S, direction: u8, lost: u32) {
         direction,
         _pad: [0; 3],
     };
-    let sent = if want <= SLOT_SIZES[0] {
+    if want <= SLOT_SIZES[0] {
         emit::<{ SLOT_SIZES[0] }, S>(src, hdr, want)
     } else if want <= SLOT_SIZES[1] {
         emit::<{ SLOT_SIZES[1] }, S>(src, hdr, want)
@@ -103,9 +192,6 @@ fn capture<S: Source>(src: &S, direction: u8, lost: u32) {
         emit::<{ SLOT_SIZES[5] }, S>(src, hdr, want)
     } else {
         emit::<{ SLOT_SIZES[6] }, S>(src, hdr, want)
-    };
-    if !sent {
-        count(lost);
     }
 }
 

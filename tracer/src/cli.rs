@@ -136,6 +136,11 @@ pub struct Cli {
     #[arg(long = "states")]
     pub states: bool,
 
+    /// At exit, print per packet hook (XDP ingress, TC egress) the packets seen, matched by
+    /// the filter, copied, and dropped because the ring buffer was full.
+    #[arg(long = "stats")]
+    pub stats: bool,
+
     /// With -r: for each printed packet write a line to this file: one byte, `F` (printed in full),
     /// `L` (up to `length N` only) or `U` (unsupported protocol), then the number of lines printed
     /// for the packet (`F1`, `L3`). For the conformance runner (`cargo xtask conformance`).

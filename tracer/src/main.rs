@@ -124,5 +124,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }))?;
     eprint!("{}", summary.text(cli.states));
+    if cli.stats {
+        eprint!("{}", summary.counters.stats_text());
+    }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! `cargo xtask bench`: tcpdump and the tracer reading the same 200,000-packet capture; then the
-//! socket-state section (bench_states.rs).
+//! socket-state section (bench_states.rs) and the capture-filter section (bench_filter.rs).
 //!
 //! The capture (target/bench/bench-200000.pcap, made once and reused) repeats the real-traffic
 //! captures of tracer/tests/data (mostly the iperf3 and HTTP ones: TCP with options; some UDP,
@@ -19,7 +19,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::{bench_states, child, cmd, conformance};
+use crate::{bench_filter, bench_states, child, cmd, conformance};
 
 const PACKETS: usize = 200_000;
 const RUNS: usize = 5;
@@ -159,11 +159,14 @@ fn md5(p: &Path) -> Result<String> {
 pub fn run(bin: Option<PathBuf>, only: Option<&str>) -> Result<()> {
     let root = cmd::root();
     let tracer = conformance::tracer_binary(bin.as_deref(), &root)?;
-    if only != Some("states") {
+    if only.is_none() || only == Some("packets") {
         packets(&root, &tracer)?;
     }
-    if only != Some("packets") {
+    if only.is_none() || only == Some("states") {
         bench_states::run(&tracer)?;
+    }
+    if only.is_none() || only == Some("filter") {
+        bench_filter::run(&tracer)?;
     }
     Ok(())
 }

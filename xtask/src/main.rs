@@ -3,6 +3,7 @@
 //! real-traffic captures, measure speed against tcpdump.
 
 mod bench;
+mod bench_filter;
 mod bench_states;
 mod captures;
 mod child;
@@ -67,8 +68,10 @@ enum Task {
         /// Use this tracer binary instead of building target/release/tracer.
         #[arg(long, value_name = "PATH")]
         bin: Option<std::path::PathBuf>,
-        /// Only one section: `packets` (reading a capture) or `states` (connection churn).
-        #[arg(long, value_name = "SECTION", value_parser = ["packets", "states"])]
+        /// Only one section: `packets` (reading a capture), `states` (connection churn) or
+        /// `filter` (the XDP program's cost per packet with filters, and a veth flood captured
+        /// by the tracer and by tcpdump).
+        #[arg(long, value_name = "SECTION", value_parser = ["packets", "states", "filter"])]
         only: Option<String>,
     },
     /// The socket-state bench's workload: short loopback connections, as fast as they go.

@@ -23,6 +23,29 @@ pub struct Counters {
     pub sock_seen: u64,
     /// Of those, the ones the state ring could not take.
     pub sock_lost: u64,
+    /// Packets the capture filter matched, and of those the ones copied into the ring
+    /// (the others are `*_lost`), per hook.
+    pub xdp_matched: u64,
+    pub xdp_copied: u64,
+    pub tc_matched: u64,
+    pub tc_copied: u64,
+}
+
+/// One packet hook's counts: every packet seen is not matched, copied, or dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HookCounts {
+    pub seen: u64,
+    pub matched: u64,
+    pub copied: u64,
+    /// Matched, but the ring buffer was full.
+    pub dropped: u64,
+}
+
+impl HookCounts {
+    /// Whether `seen = not matched + copied + dropped` (and `matched = copied + dropped`).
+    pub fn balanced(&self) -> bool {
+        self.matched <= self.seen && self.matched == self.copied + self.dropped
+    }
 }
 
 impl Counters {
@@ -41,7 +64,48 @@ impl Counters {
             copy_failed: sum(counter::COPY_FAILED)?,
             sock_seen: sum(counter::SOCK_SEEN)?,
             sock_lost: sum(counter::SOCK_LOST)?,
+            xdp_matched: sum(counter::XDP_MATCHED)?,
+            xdp_copied: sum(counter::XDP_COPIED)?,
+            tc_matched: sum(counter::TC_MATCHED)?,
+            tc_copied: sum(counter::TC_COPIED)?,
         })
+    }
+
+    /// The XDP (ingress) hook's counts.
+    pub fn xdp(&self) -> HookCounts {
+        HookCounts {
+            seen: self.xdp_seen,
+            matched: self.xdp_matched,
+            copied: self.xdp_copied,
+            dropped: self.xdp_lost,
+        }
+    }
+
+    /// The TC (egress) hook's counts.
+    pub fn tc(&self) -> HookCounts {
+        HookCounts {
+            seen: self.tc_seen,
+            matched: self.tc_matched,
+            copied: self.tc_copied,
+            dropped: self.tc_lost,
+        }
+    }
+
+    /// `--stats`: one line per packet hook.
+    pub fn stats_text(&self) -> String {
+        let line = |hook: &str, c: HookCounts| {
+            format!(
+                "{hook}: {} seen, {} matched by filter ({} not matched), {} copied, {} dropped because the ring buffer was full\n",
+                c.seen,
+                c.matched,
+                c.seen.saturating_sub(c.matched),
+                c.copied,
+                c.dropped
+            )
+        };
+        let mut s = line("ingress (XDP)", self.xdp());
+        s.push_str(&line("egress (TC)", self.tc()));
+        s
     }
 
     /// Packets the hooks ran on (tcpdump's "received by filter").
@@ -62,5 +126,39 @@ impl Counters {
     /// Socket events of all kinds the state ring could not take.
     pub fn sock_events_lost(&self) -> u64 {
         self.state_lost + self.sock_lost
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_lines_account_for_every_packet() {
+        let c = Counters {
+            xdp_seen: 10,
+            xdp_matched: 4,
+            xdp_copied: 3,
+            xdp_lost: 1,
+            tc_seen: 5,
+            tc_matched: 5,
+            tc_copied: 5,
+            ..Counters::default()
+        };
+        assert!(c.xdp().balanced() && c.tc().balanced());
+        assert_eq!(
+            c.stats_text(),
+            "ingress (XDP): 10 seen, 4 matched by filter (6 not matched), 3 copied, 1 dropped because the ring buffer was full\n\
+             egress (TC): 5 seen, 5 matched by filter (0 not matched), 5 copied, 0 dropped because the ring buffer was full\n"
+        );
+        assert!(
+            !HookCounts {
+                seen: 3,
+                matched: 2,
+                copied: 2,
+                dropped: 1
+            }
+            .balanced()
+        );
     }
 }

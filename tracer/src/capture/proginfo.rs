@@ -14,6 +14,16 @@ use aya_obj::generated::{bpf_attr, bpf_cmd, bpf_prog_info};
 
 /// `bpf_prog_info.recursion_misses` of the program behind `fd`.
 pub fn recursion_misses(fd: impl AsFd) -> io::Result<u64> {
+    Ok(info(fd)?.recursion_misses)
+}
+
+/// `bpf_prog_info.verified_insns`: instructions the verifier processed to accept the program
+/// behind `fd` (its limit is 1,000,000).
+pub fn verified_insns(fd: impl AsFd) -> io::Result<u32> {
+    Ok(info(fd)?.verified_insns)
+}
+
+fn info(fd: impl AsFd) -> io::Result<bpf_prog_info> {
     // SAFETY: both are plain C structs for which all-zero is valid.
     let mut info: bpf_prog_info = unsafe { zeroed() };
     // SAFETY: as above.
@@ -33,5 +43,5 @@ pub fn recursion_misses(fd: impl AsFd) -> io::Result<u64> {
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(info.recursion_misses)
+    Ok(info)
 }
