@@ -471,7 +471,8 @@ fn pcapng_interfaces_directions_owners() -> Result<()> {
     let dir = artifact_dir("pcapng_interfaces_directions_owners");
     let www = dir.join("www");
     std::fs::create_dir_all(&www)?;
-    std::fs::write(www.join("blob"), vec![b'x'; 200_000])?;
+    // 1.5 s at 400 kB/s: longer than the owner look-up's longest pause (1 s).
+    std::fs::write(www.join("blob"), vec![b'x'; 600_000])?;
     let pair = NetnsPair::new("trt")?;
     let (if2, _, _, s_ip2) = second_link(&pair)?;
     let if1 = pair.client_if.clone();
