@@ -113,7 +113,12 @@ fn stream_to_stdout() -> Result<()> {
     stream("stream_to_stdout", None)
 }
 
-/// The streaming test with `icmp`: nothing but ICMP reaches tshark.
+/// The streaming test with `icmp` (the issue's `-w - icmp`): nothing but ICMP reaches tshark.
+#[test]
+fn stream_to_stdout_icmp() -> Result<()> {
+    stream("stream_to_stdout_icmp", Some("icmp"))
+}
+
 fn stream(test: &str, filter: Option<&str>) -> Result<()> {
     if !require_privileges(test) {
         return Ok(());
