@@ -75,9 +75,10 @@ fn kernel_filters_keep_only_what_tcpdump_selects() -> Result<()> {
         servers.push(s);
     }
 
-    // One capture at a time: an interface takes one XDP program.
-    for (name, expr, at_least) in [("port80", "tcp port 80", 20), ("icmp", "icmp", 10)] {
-        filtered_round(&pair, &dir, name, expr, at_least).with_context(|| format!("`{expr}`"))?;
+    // One capture at a time: an interface takes one XDP program. The default ingress hook
+    // (TCX) for one expression, XDP (`--xdp`) for the other.
+    for (name, expr, at_least, xdp) in [("port80", "tcp port 80", 20, false), ("icmp", "icmp", 10, true)] {
+        filtered_round(&pair, &dir, name, expr, at_least, xdp).with_context(|| format!("`{expr}`"))?;
     }
     drop(servers);
     Ok(())
@@ -85,11 +86,14 @@ fn kernel_filters_keep_only_what_tcpdump_selects() -> Result<()> {
 
 /// The tracer with `expr` and an unfiltered tcpdump on the client's veth during ping and HTTP
 /// traffic to both ports; then the checks of the module documentation.
-fn filtered_round(pair: &NetnsPair, dir: &Path, name: &str, expr: &str, at_least: usize) -> Result<()> {
+fn filtered_round(pair: &NetnsPair, dir: &Path, name: &str, expr: &str, at_least: usize, xdp: bool) -> Result<()> {
     let iface = pair.client_if.as_str();
     let (pcap, all) = (dir.join(format!("T-{name}.pcap")), dir.join(format!("D-{name}.pcap")));
     let mut tracer = {
         let mut c = pair.client_cmd(tracer_bin());
+        if xdp {
+            c.arg("--xdp");
+        }
         c.args(["-i", iface, "--stats", "-w"]).arg(&pcap).args(expr.split(' '));
         Bg::spawn("tracer", c)?
     };
@@ -147,7 +151,8 @@ fn filtered_round(pair: &NetnsPair, dir: &Path, name: &str, expr: &str, at_least
     ensure!(others == 0, "{}: {others} packets in the file do not match", ctx());
 
     // --stats: every packet the hooks ran on is accounted for.
-    let (xs, xm, xn, xc, xd) = hook_stats(&f.stderr, "ingress (XDP)")?;
+    let ingress = if xdp { "ingress (XDP)" } else { "ingress (TCX)" };
+    let (xs, xm, xn, xc, xd) = hook_stats(&f.stderr, ingress)?;
     let (ts, tm, tn, tc, td) = hook_stats(&f.stderr, "egress (TC)")?;
     for (seen, matched, not, copied, dropped) in [(xs, xm, xn, xc, xd), (ts, tm, tn, tc, td)] {
         ensure!(
@@ -171,6 +176,14 @@ fn filtered_round(pair: &NetnsPair, dir: &Path, name: &str, expr: &str, at_least
         ctx(),
         xc + tc,
         f.stderr
+    );
+    // As tcpdump on Linux: "received by filter" counts the packets the filter kept.
+    let received = summary_count(&f.stderr, "packets received by filter");
+    ensure!(
+        received == Some(xm + tm),
+        "{}: summary says {received:?} received by filter, the hooks matched {}",
+        ctx(),
+        xm + tm
     );
     let captured = summary_count(&f.stderr, "packets captured");
     ensure!(

@@ -18,15 +18,38 @@ const T: Duration = Duration::from_secs(30);
 /// Starts the tracer and tcpdump on the client's interface, runs `traffic`,
 /// stops both and compares their lines one for one.
 fn compare(test: &str, pair: &NetnsPair, flags: &[&str], traffic: impl FnOnce() -> Result<()>) -> Result<()> {
+    compare_at(test, pair, false, flags, traffic)
+}
+
+/// [`compare`] on the client's veth (`server` false: what the client sends leaves through
+/// egress) or the server's (`server` true: it arrives through ingress).
+fn compare_at(
+    test: &str,
+    pair: &NetnsPair,
+    server: bool,
+    flags: &[&str],
+    traffic: impl FnOnce() -> Result<()>,
+) -> Result<()> {
     let dir = artifact_dir(test);
-    let iface = pair.client_if.as_str();
+    let iface = if server {
+        pair.server_if.as_str()
+    } else {
+        pair.client_if.as_str()
+    };
+    let cmd = |prog: &std::ffi::OsStr| {
+        if server {
+            pair.server_cmd(prog)
+        } else {
+            pair.client_cmd(prog)
+        }
+    };
     let mut tracer = {
-        let mut c = pair.client_cmd(tracer_bin());
+        let mut c = cmd(tracer_bin().as_os_str());
         c.args(["-i", iface]).args(flags);
         Bg::spawn("tracer", c)?
     };
     let mut dump = {
-        let mut c = pair.client_cmd("tcpdump");
+        let mut c = cmd("tcpdump".as_ref());
         c.args(["-i", iface, "-l", "--immediate-mode"]).args(flags);
         Bg::spawn("tcpdump", c)?
     };
@@ -227,13 +250,17 @@ for tags in ([(0x8100, 10)], [(0x88a8, 100), (0x8100, 20 | 0x6000)]):
 "#,
         iface = pair.client_if
     );
-    for flags in [&["-nn", "-e"][..], &["-nn"][..], &["-e", "-v"][..]] {
-        compare("vlan_tagged_frames", &pair, flags, || {
-            let mut c = pair.client_cmd("python3");
-            c.args(["-c", &script]);
-            run_ok("python3 raw frames", c, T)?;
-            Ok(())
-        })?;
+    // Sent (egress, tags in the frame) and received (ingress: the kernel moves every tag
+    // into the packet's metadata before TC; the capture puts it back, as libpcap does).
+    for server in [false, true] {
+        for flags in [&["-nn", "-e"][..], &["-nn"][..], &["-e", "-v"][..]] {
+            compare_at("vlan_tagged_frames", &pair, server, flags, || {
+                let mut c = pair.client_cmd("python3");
+                c.args(["-c", &script]);
+                run_ok("python3 raw frames", c, T)?;
+                Ok(())
+            })?;
+        }
     }
     Ok(())
 }

@@ -98,7 +98,8 @@ fn sigkill_leaves_nothing_attached() -> Result<()> {
     let before = tracer_prog_ids()?;
     let mut tracer = {
         let mut c = pair.client_cmd(tracer_bin());
-        c.args(["-i", &pair.client_if, "-nn", "--states"]);
+        // XDP (not the default TCX ingress): its attachment must go away too.
+        c.args(["--xdp", "-i", &pair.client_if, "-nn", "--states"]);
         Bg::spawn("tracer", c)?
     };
     tracer.wait_stderr("listening on", Duration::from_secs(30))?;

@@ -334,7 +334,8 @@ const _: () = assert!(size_of::<TcpRetransmitSynackRaw>() == 72);
 
 /// Indexes into the per-CPU `COUNTERS` array map.
 pub mod counter {
-    /// Packets the XDP program ran on.
+    /// Packets the ingress hook ran on (TCX ingress, or the XDP program with `--xdp`; the
+    /// `XDP_*` counters are the ingress hook's whichever it is).
     pub const XDP_SEEN: u32 = 0;
     /// XDP packets the packet ring buffer could not take.
     pub const XDP_LOST: u32 = 1;
@@ -381,6 +382,8 @@ pub mod names {
     pub const WAKEUP_BYTES: &str = "WAKEUP_BYTES";
     pub const XDP_PROG: &str = "tracer_xdp";
     pub const TC_PROG: &str = "tracer_tc_egress";
+    /// TCX ingress (the default ingress hook; `--xdp` uses `XDP_PROG` instead).
+    pub const TC_INGRESS_PROG: &str = "tracer_tc_ingress";
     pub const STATE_PROG: &str = "tracer_inet_sock_set_state";
     /// The same as a BTF tracepoint (preferred: plain loads instead of helper calls).
     pub const STATE_BTF_PROG: &str = "tracer_sk_state";

@@ -129,11 +129,12 @@ struct Vm {
     mem: [u32; MEMWORDS as usize],
 }
 
-/// The interpreter state of each hook: index [`SLOT_XDP`] or [`SLOT_TC`].
+/// The interpreter state of each hook: index [`SLOT_XDP`], [`SLOT_TC`] or [`SLOT_TC_IN`].
 #[map]
-static FILTER_VM: PerCpuArray<Vm> = PerCpuArray::with_max_entries(2, 0);
+static FILTER_VM: PerCpuArray<Vm> = PerCpuArray::with_max_entries(3, 0);
 pub const SLOT_XDP: u32 = 0;
 pub const SLOT_TC: u32 = 1;
+pub const SLOT_TC_IN: u32 = 2;
 
 /// `Vm::len` before it is known (no packet is 4 GiB long).
 const LEN_UNKNOWN: u32 = u32::MAX;

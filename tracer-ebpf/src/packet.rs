@@ -1,4 +1,4 @@
-//! Packet hooks: XDP (ingress) and TC/TCX (egress). Each packet the capture filter
+//! Packet hooks: TCX ingress (or XDP with `--xdp`) and TCX egress. Each packet the capture filter
 //! (`filter`) matches becomes one ring-buffer record: a `PacketHeader` and the first
 //! `min(len, snaplen, filter result)` bytes. Packets it does not match are never copied.
 
@@ -24,8 +24,12 @@ trait Source {
     /// Whole packet length, all fragments included.
     fn len(&self) -> usize;
     fn ifindex(&self) -> u32;
-    /// Copies `n` bytes from offset 0 into `dst`; 0 on success.
-    fn load(&self, dst: *mut u8, n: u32) -> i64;
+    /// Copies `n` bytes from offset `off` into `dst`; 0 on success.
+    fn load_at(&self, off: u32, dst: *mut u8, n: u32) -> i64;
+    /// A VLAN tag the kernel took out of the frame into the packet's metadata (as it does
+    /// for every tagged frame before TC ingress, and hardware-accelerated tagging on
+    /// egress): TPID and TCI as they go on the wire. tcpdump (libpcap) puts it back.
+    fn vlan(&self) -> Option<[u8; 4]>;
 }
 
 struct Xdp<'a>(&'a XdpContext);
@@ -39,9 +43,13 @@ impl Source for Xdp<'_> {
         // SAFETY: reading a field of the context the kernel handed us.
         unsafe { (*self.0.ctx).ingress_ifindex }
     }
-    fn load(&self, dst: *mut u8, n: u32) -> i64 {
+    fn load_at(&self, off: u32, dst: *mut u8, n: u32) -> i64 {
         // SAFETY: dst points into a reserved ring-buffer record of at least n bytes.
-        unsafe { bpf_xdp_load_bytes(self.0.ctx, 0, dst.cast(), n) }
+        unsafe { bpf_xdp_load_bytes(self.0.ctx, off, dst.cast(), n) }
+    }
+    fn vlan(&self) -> Option<[u8; 4]> {
+        // XDP sees the frame as the driver got it, tags included.
+        None
     }
 }
 
@@ -93,9 +101,21 @@ impl Source for Tc<'_> {
         // SAFETY: reading a field of the context the kernel handed us.
         unsafe { (*self.0.as_ptr().cast::<__sk_buff>()).ifindex }
     }
-    fn load(&self, dst: *mut u8, n: u32) -> i64 {
+    fn load_at(&self, off: u32, dst: *mut u8, n: u32) -> i64 {
         // SAFETY: dst points into a reserved ring-buffer record of at least n bytes.
-        unsafe { bpf_skb_load_bytes(self.0.as_ptr().cast(), 0, dst.cast(), n) }
+        unsafe { bpf_skb_load_bytes(self.0.as_ptr().cast(), off, dst.cast(), n) }
+    }
+    fn vlan(&self) -> Option<[u8; 4]> {
+        let skb = self.0.as_ptr().cast::<__sk_buff>();
+        // SAFETY: reading fields of the context the kernel handed us.
+        let (present, proto, tci) = unsafe { ((*skb).vlan_present, (*skb).vlan_proto, (*skb).vlan_tci) };
+        if present == 0 {
+            return None;
+        }
+        // vlan_proto holds the TPID in network byte order, vlan_tci the TCI in host order.
+        let p = (proto as u16).to_ne_bytes();
+        let t = (tci as u16).to_be_bytes();
+        Some([p[0], p[1], t[0], t[1]])
     }
 }
 
@@ -108,6 +128,7 @@ struct Counters {
     lost: u32,
 }
 
+/// The ingress hook's counters (XDP, or TCX ingress: one of them is attached).
 const XDP_COUNTERS: Counters = Counters {
     seen: counter::XDP_SEEN,
     matched: counter::XDP_MATCHED,
@@ -126,6 +147,14 @@ const TC_COUNTERS: Counters = Counters {
 pub fn tracer_xdp(ctx: XdpContext) -> u32 {
     hook::<_, XdpBytes>(&Xdp(&ctx), ctx.ctx.cast(), DIR_IN, &XDP_COUNTERS, filter::SLOT_XDP);
     xdp_action::XDP_PASS
+}
+
+/// Ingress on TCX, the default: after GRO, where tcpdump's socket sees packets, and without
+/// the copy XDP on a veth makes the kernel do for every frame. It counts as the ingress hook.
+#[classifier]
+pub fn tracer_tc_ingress(ctx: TcContext) -> i32 {
+    hook::<_, SkbBytes>(&Tc(&ctx), ctx.as_ptr(), DIR_IN, &XDP_COUNTERS, filter::SLOT_TC_IN);
+    TC_ACT_PIPE
 }
 
 #[classifier]
@@ -169,6 +198,8 @@ fn capture<S: Source>(src: &S, len: usize, keep: u32, direction: u8) -> bool {
     } else {
         snaplen
     };
+    // With a tag put back, the frame is 4 bytes longer (libpcap adds them to both lengths).
+    let len = if src.vlan().is_some() { len + 4 } else { len };
     let want = if len < snaplen { len } else { snaplen };
     let hdr = PacketHeader {
         ts_ns,
@@ -206,7 +237,11 @@ fn emit<const N: usize, S: Source>(src: &S, mut hdr: PacketHeader, want: usize) 
     if let Some(n) = copy_len::<N>(want) {
         // SAFETY: slot is a reserved record of size_of::<PacketSlot<N>>() bytes.
         let dst = unsafe { (*slot).data.as_mut_ptr() };
-        if src.load(dst, n) == 0 {
+        let copied = match src.vlan() {
+            None => src.load_at(0, dst, n),
+            Some(tag) => copy_tagged::<N, S>(src, dst, n, tag),
+        };
+        if copied == 0 {
             hdr.cap_len = n;
         } else {
             count(counter::COPY_FAILED);
@@ -216,6 +251,44 @@ fn emit<const N: usize, S: Source>(src: &S, mut hdr: PacketHeader, want: usize) 
     unsafe { (*slot).hdr = hdr };
     entry.submit(submit_flags(&PACKETS));
     true
+}
+
+/// Copies `n` bytes of the frame with its VLAN tag put back after the two MAC addresses,
+/// as libpcap does: 12 bytes, the tag, then the rest from offset 12. 0 on success.
+#[inline(always)]
+fn copy_tagged<const N: usize, S: Source>(src: &S, dst: *mut u8, n: u32, tag: [u8; 4]) -> i64 {
+    if n <= 12 {
+        return src.load_at(0, dst, n);
+    }
+    let r = src.load_at(0, dst, 12);
+    if r != 0 {
+        return r;
+    }
+    for (i, b) in tag.iter().enumerate() {
+        if 12 + (i as u32) < n {
+            // SAFETY: 12 + i < n <= N: inside the slot's data.
+            unsafe { *dst.add(12 + i) = *b };
+        }
+    }
+    if n <= 16 {
+        return 0;
+    }
+    let Some(rest) = bounded(n - 16, N as u32 - 16) else {
+        return 0;
+    };
+    // SAFETY: dst + 16 .. dst + 16 + rest lies within the slot's N bytes.
+    src.load_at(12, unsafe { dst.add(16) }, rest)
+}
+
+/// `m` when it lies in [1, max], in a form the verifier can prove (see [`copy_len`]).
+#[inline(always)]
+fn bounded(m: u32, max: u32) -> Option<u32> {
+    // SAFETY: reading a local.
+    let m = unsafe { core::ptr::read_volatile(&m) };
+    if m == 0 || m > max {
+        return None;
+    }
+    Some(m)
 }
 
 /// `min(len, N)` in a form the verifier can prove lies in [1, N]. The volatile

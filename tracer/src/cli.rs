@@ -136,10 +136,15 @@ pub struct Cli {
     #[arg(long = "states")]
     pub states: bool,
 
-    /// At exit, print per packet hook (XDP ingress, TC egress) the packets seen, matched by
-    /// the filter, copied, and dropped because the ring buffer was full.
+    /// At exit, print per packet hook (ingress, egress) the packets seen, matched by the
+    /// filter, copied, and dropped because the ring buffer was full.
     #[arg(long = "stats")]
     pub stats: bool,
+
+    /// See incoming packets with XDP (frames as the driver delivers them, before GRO) instead
+    /// of TCX ingress (after GRO, where tcpdump sees them; cheaper on virtual interfaces).
+    #[arg(long = "xdp")]
+    pub xdp: bool,
 
     /// With -r: for each printed packet write a line to this file: one byte, `F` (printed in full),
     /// `L` (up to `length N` only) or `U` (unsupported protocol), then the number of lines printed

@@ -22,7 +22,7 @@ use crate::{
         filter::{self as kfilter, KernelFilterError},
         iface::{self, Interface},
         link::{self, LINKTYPE_LINUX_SLL2},
-        load::{LoadOptions, Programs, ring_size},
+        load::{Ingress, LoadOptions, Programs, ring_size},
         preflight, record,
         staterings::StateRings,
     },
@@ -69,6 +69,8 @@ pub struct LiveConfig {
     /// The capture filter; the kernel programs run it (recompiled for the frames they see)
     /// before copying anything.
     pub filter: Option<Filter>,
+    /// Which program sees incoming packets (`--xdp`: XDP; TCX ingress by default).
+    pub ingress: Ingress,
 }
 
 /// tcpdump's exit report.
@@ -76,6 +78,8 @@ pub struct LiveConfig {
 pub struct Summary {
     pub captured: u64,
     pub counters: Counters,
+    /// Which program saw incoming packets.
+    pub ingress: Ingress,
     /// `-G` with `-W`: the capture stopped because this many files were written.
     pub file_limit: Option<u32>,
 }
@@ -94,8 +98,8 @@ impl Summary {
             "{} packet{} captured\n{} packet{} received by filter\n{} packet{} dropped by kernel\n",
             self.captured,
             plural(self.captured),
-            c.packets_seen(),
-            plural(c.packets_seen()),
+            c.packets_matched(),
+            plural(c.packets_matched()),
             c.packets_lost(),
             plural(c.packets_lost()),
         );
@@ -108,6 +112,11 @@ impl Summary {
             ));
         }
         s
+    }
+
+    /// `--stats`: one line per packet hook.
+    pub fn stats_text(&self) -> String {
+        self.counters.stats_text(self.ingress.label())
     }
 }
 
@@ -196,7 +205,7 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
     };
     let counter_map = programs.take_counters()?;
     for i in &ifaces {
-        programs.attach_packet_hooks(i)?;
+        programs.attach_packet_hooks(i, cfg.ingress)?;
     }
     if cfg.states {
         programs.attach_state_hook()?;
@@ -332,6 +341,7 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
     Ok(Summary {
         captured: sink.captured,
         counters,
+        ingress: cfg.ingress,
         file_limit: sink.file_limit,
     })
 }

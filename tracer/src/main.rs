@@ -5,6 +5,7 @@ use std::{io::Write as _, process::ExitCode};
 use anyhow::Context as _;
 use clap::Parser as _;
 use tracer::{
+    capture::load::Ingress,
     cli::{Cli, Command, StatArgs, StatesArgs},
     filter::{DLT_EN10MB, Filter},
     live::{self, LiveConfig},
@@ -113,6 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Some(expr) => Some(Filter::compile(&expr, DLT_EN10MB, cli.snaplen())?),
             None => None,
         },
+        ingress: if cli.xdp { Ingress::Xdp } else { Ingress::Tcx },
     };
     let writing = cfg.write.is_some();
     let summary = runtime()?.block_on(live::run(cfg, |line| {
@@ -125,7 +127,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }))?;
     eprint!("{}", summary.text(cli.states));
     if cli.stats {
-        eprint!("{}", summary.counters.stats_text());
+        eprint!("{}", summary.stats_text());
     }
     Ok(())
 }

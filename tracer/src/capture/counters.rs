@@ -91,8 +91,8 @@ impl Counters {
         }
     }
 
-    /// `--stats`: one line per packet hook.
-    pub fn stats_text(&self) -> String {
+    /// `--stats`: one line per packet hook; `ingress` names the ingress one.
+    pub fn stats_text(&self, ingress: &str) -> String {
         let line = |hook: &str, c: HookCounts| {
             format!(
                 "{hook}: {} seen, {} matched by filter ({} not matched), {} copied, {} dropped because the ring buffer was full\n",
@@ -103,14 +103,20 @@ impl Counters {
                 c.dropped
             )
         };
-        let mut s = line("ingress (XDP)", self.xdp());
+        let mut s = line(ingress, self.xdp());
         s.push_str(&line("egress (TC)", self.tc()));
         s
     }
 
-    /// Packets the hooks ran on (tcpdump's "received by filter").
+    /// Packets the hooks ran on.
     pub fn packets_seen(&self) -> u64 {
         self.xdp_seen + self.tc_seen
+    }
+
+    /// Packets the capture filter kept, all of them without a filter (tcpdump's "received
+    /// by filter": on Linux the packets that passed the socket's filter, dropped ones included).
+    pub fn packets_matched(&self) -> u64 {
+        self.xdp_matched + self.tc_matched
     }
 
     /// Packets the ring buffer refused (tcpdump's "dropped by kernel").
@@ -146,8 +152,10 @@ mod tests {
             ..Counters::default()
         };
         assert!(c.xdp().balanced() && c.tc().balanced());
+        // tcpdump's "received by filter" counts what the filter kept.
+        assert_eq!((c.packets_seen(), c.packets_matched()), (15, 9));
         assert_eq!(
-            c.stats_text(),
+            c.stats_text("ingress (XDP)"),
             "ingress (XDP): 10 seen, 4 matched by filter (6 not matched), 3 copied, 1 dropped because the ring buffer was full\n\
              egress (TC): 5 seen, 5 matched by filter (0 not matched), 5 copied, 0 dropped because the ring buffer was full\n"
         );

@@ -31,6 +31,28 @@ use super::{
 /// Least size of the `STATES` ring buffer.
 const STATES_MIN_BYTES: u32 = 4 << 20;
 
+/// Which program sees incoming packets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Ingress {
+    /// TCX ingress: after GRO, where tcpdump's packet socket sees them; on a veth a
+    /// third of what XDP costs (XDP there makes the kernel copy every frame, and
+    /// turns on GRO, which changes what other captures see).
+    #[default]
+    Tcx,
+    /// XDP: frames as the driver hands them over, before GRO and the stack.
+    Xdp,
+}
+
+impl Ingress {
+    /// The name in `--stats` lines.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Tcx => "ingress (TCX)",
+            Self::Xdp => "ingress (XDP)",
+        }
+    }
+}
+
 /// What to load and how big the rings are.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
@@ -297,10 +319,11 @@ impl Programs {
         self.offsets.as_ref()
     }
 
-    /// XDP on ingress and TCX on egress of `iface`. On loopback only the
-    /// egress hook is used: every looped packet is seen once, as tcpdump sees it.
-    pub fn attach_packet_hooks(&mut self, iface: &Interface) -> Result<(), CaptureError> {
-        if !iface.loopback {
+    /// The ingress hook on `iface` (TCX ingress, or XDP with `ingress` = [`Ingress::Xdp`])
+    /// and TCX egress. On loopback only the egress hook is used: every looped packet is seen
+    /// once, as tcpdump sees it.
+    pub fn attach_packet_hooks(&mut self, iface: &Interface, ingress: Ingress) -> Result<(), CaptureError> {
+        if !iface.loopback && ingress == Ingress::Xdp {
             let xdp: &mut Xdp = self
                 .ebpf
                 .program_mut(names::XDP_PROG)
@@ -319,21 +342,29 @@ impl Programs {
                     })?;
             }
         }
+        if !iface.loopback && ingress == Ingress::Tcx {
+            self.attach_tcx(names::TC_INGRESS_PROG, iface, TcAttachType::Ingress)?;
+        }
+        self.attach_tcx(names::TC_PROG, iface, TcAttachType::Egress)
+    }
+
+    fn attach_tcx(&mut self, prog: &str, iface: &Interface, at: TcAttachType) -> Result<(), CaptureError> {
         let tc: &mut SchedClassifier = self
             .ebpf
-            .program_mut(names::TC_PROG)
-            .ok_or_else(|| missing(names::TC_PROG))?
+            .program_mut(prog)
+            .ok_or_else(|| missing(prog))?
             .try_into()
-            .map_err(CaptureError::program(names::TC_PROG))?;
+            .map_err(CaptureError::program(prog))?;
         if tc.fd().is_err() {
-            tc.load().map_err(CaptureError::program("loading the TC program"))?;
+            tc.load().map_err(CaptureError::program(format!("loading {prog}")))?;
         }
-        tc.attach_with_options(
-            &iface.name,
-            TcAttachType::Egress,
-            TcAttachOptions::TcxOrder(LinkOrder::default()),
-        )
-        .map_err(CaptureError::program(format!("{}: attaching TCX egress", iface.name)))?;
+        let side = if at == TcAttachType::Ingress {
+            "ingress"
+        } else {
+            "egress"
+        };
+        tc.attach_with_options(&iface.name, at, TcAttachOptions::TcxOrder(LinkOrder::default()))
+            .map_err(CaptureError::program(format!("{}: attaching TCX {side}", iface.name)))?;
         Ok(())
     }
 

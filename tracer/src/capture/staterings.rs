@@ -109,7 +109,9 @@ unsafe impl Send for StateRings {}
 
 fn page_round(n: usize) -> usize {
     // SAFETY: sysconf has no preconditions.
-    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096).max(1);
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+        .unwrap_or(4096)
+        .max(1);
     n.div_ceil(page) * page
 }
 
@@ -218,12 +220,7 @@ impl StateRings {
     /// Hands over, in timestamp order, the records with a timestamp up to
     /// `watermark` merged with `pending` (events from elsewhere, sorted by
     /// timestamp; those handed over are removed from it). Frees the slots read.
-    pub fn merge_until(
-        &mut self,
-        watermark: u64,
-        pending: &mut Vec<SockEvent>,
-        mut f: impl FnMut(&SockEvent),
-    ) {
+    pub fn merge_until(&mut self, watermark: u64, pending: &mut Vec<SockEvent>, mut f: impl FnMut(&SockEvent)) {
         self.refresh();
         let mut heads: Vec<Option<StateRec>> = (0..self.cpus).map(|c| self.peek(c)).collect();
         let mut p = 0;
@@ -308,7 +305,13 @@ impl StateRings {
         };
         // SAFETY: free slots of this CPU's ring.
         unsafe {
-            std::ptr::write(at(head).cast(), StateRec { slots: need as u8, ..rec });
+            std::ptr::write(
+                at(head).cast(),
+                StateRec {
+                    slots: need as u8,
+                    ..rec
+                },
+            );
             if let Some(ex) = extra {
                 std::ptr::write(at(head + 1).cast(), ex);
             }

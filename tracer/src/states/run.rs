@@ -28,8 +28,8 @@ use crate::{
         clock::Clock,
         counters::Counters,
         load::{HookFailure, LoadOptions, Programs, Target, ring_size},
-        staterings::StateRings,
         preflight, record,
+        staterings::StateRings,
     },
     print::{PrintOptions, Printer},
 };

@@ -37,8 +37,8 @@ use crate::capture::{
     CaptureError,
     counters::Counters,
     load::{LoadOptions, Programs, ring_size},
-    staterings::StateRings,
     preflight, record,
+    staterings::StateRings,
 };
 
 /// How often live mode reads the kernel's table again, to measure drift
