@@ -393,11 +393,12 @@ fn parse_end(s: &str) -> Option<End> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::states::model::Comm;
 
     fn owner(pid: u32, comm: &str) -> Owner {
         Owner {
             pid,
-            comm: Arc::from(comm),
+            comm: Comm::from(comm),
         }
     }
 

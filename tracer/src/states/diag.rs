@@ -11,13 +11,12 @@ use std::{
     fmt,
     net::{IpAddr, SocketAddr},
     str::FromStr,
-    sync::Arc,
 };
 
 use serde::{Serialize, Serializer};
 
 use super::{
-    model::{Incident, IncidentRecord, Owner, SocketInfo, state},
+    model::{Comm, Incident, IncidentRecord, Owner, SocketInfo, state},
     state_name,
     sysctl::{Sysctl, Sysctls},
 };
@@ -490,10 +489,10 @@ fn norm(st: u8) -> u8 {
     if st == state::NEW_SYN_RECV { state::SYN_RECV } else { st }
 }
 
-type OwnerKey = Option<(u32, Arc<str>)>;
+type OwnerKey = Option<(u32, Comm)>;
 
 fn owner_key(o: &Option<Owner>) -> OwnerKey {
-    o.as_ref().map(|o| (o.pid, o.comm.clone()))
+    o.as_ref().map(|o| (o.pid, o.comm))
 }
 
 /// Sockets of one state of one process on one local port (None: ephemeral
@@ -1430,7 +1429,7 @@ fn busiest_owner<'o>(owners: impl IntoIterator<Item = Option<&'o Owner>>) -> Opt
     }
     m.values()
         .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.pid.cmp(&a.1.pid)))
-        .map(|(_, o)| (*o).clone())
+        .map(|(_, o)| *(*o))
 }
 
 #[cfg(test)]
@@ -1451,7 +1450,7 @@ mod tests {
     fn owner(pid: u32, comm: &str) -> Option<Owner> {
         Some(Owner {
             pid,
-            comm: Arc::from(comm),
+            comm: Comm::from(comm),
         })
     }
 
@@ -1477,9 +1476,7 @@ mod tests {
 
     /// `n` connections accepted on `port` from distinct client ports of 10.0.0.1.
     fn accepted(n: u16, st: u8, port: u16, owner: Option<Owner>, age_s: Option<u64>) -> Vec<SocketInfo> {
-        (0..n)
-            .map(|i| sock(st, port, ip(1), 40000 + i, owner.clone(), age_s))
-            .collect()
+        (0..n).map(|i| sock(st, port, ip(1), 40000 + i, owner, age_s)).collect()
     }
 
     fn incident(

@@ -230,13 +230,10 @@ pub fn write_json(out: &mut Vec<u8>, wall: Timestamp, t: &Transition) {
 
 #[cfg(test)]
 mod tests {
-    use std::{
-        net::{Ipv4Addr, Ipv6Addr},
-        sync::Arc,
-    };
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     use super::*;
-    use crate::states::model::{Closer, Lifetime, Owner, state};
+    use crate::states::model::{Closer, Comm, Lifetime, Owner, state};
 
     fn transition() -> Transition {
         Transition {
@@ -253,7 +250,7 @@ mod tests {
             ms_in_old: Some(0.1534),
             owner: Some(Owner {
                 pid: 1234,
-                comm: Arc::from("curl"),
+                comm: Comm::from("curl"),
             }),
             derived: false,
             lifetime: None,
@@ -362,7 +359,7 @@ mod tests {
         let mut t = transition();
         t.owner = Some(Owner {
             pid: 7,
-            comm: Arc::from("a\"b\\c\u{1}d é"),
+            comm: Comm::from("a\"b\\c\u{1}d é"),
         });
         t.ms_in_old = Some(f64::NAN);
         t.tuple.src = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1).into();

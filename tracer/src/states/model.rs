@@ -2,7 +2,7 @@
 //! tracker and the kernel's socket table know it, the transitions and
 //! lifetimes the tracker reports, and the event counts the diagnoses read.
 
-use std::{net::IpAddr, sync::Arc};
+use std::net::IpAddr;
 
 /// Kernel TCP state numbers (include/net/tcp_states.h).
 pub mod state {
@@ -21,11 +21,87 @@ pub mod state {
 }
 
 /// The process that owns a socket: the one that connected, listened or accepted.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Owner {
     /// Thread-group id (what `ps` calls the pid).
     pub pid: u32,
-    pub comm: Arc<str>,
+    pub comm: Comm,
+}
+
+/// Room for a command name: the kernel's is at most 15 bytes, which become at most 45
+/// when every byte is invalid UTF-8 (one U+FFFD each).
+const COMM_CAP: usize = 47;
+
+/// A task's command name, stored inline: an owner is copied onto every transition, and
+/// copying this costs neither an allocation nor a reference count.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Comm {
+    len: u8,
+    bytes: [u8; COMM_CAP],
+}
+
+impl Comm {
+    /// `s`, cut at a character boundary to what fits.
+    pub fn new(s: &str) -> Comm {
+        let mut end = s.len().min(COMM_CAP);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut bytes = [0; COMM_CAP];
+        bytes[..end].copy_from_slice(&s.as_bytes()[..end]);
+        Comm { len: end as u8, bytes }
+    }
+
+    /// The kernel's `comm` bytes: up to the first NUL, invalid UTF-8 replaced.
+    pub fn from_kernel(raw: &[u8]) -> Comm {
+        let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+        match std::str::from_utf8(&raw[..end]) {
+            Ok(s) => Comm::new(s),
+            Err(_) => Comm::new(&String::from_utf8_lossy(&raw[..end])),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only whole UTF-8 text is ever stored (see `new`).
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for Comm {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialOrd for Comm {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Comm {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl From<&str> for Comm {
+    fn from(s: &str) -> Comm {
+        Comm::new(s)
+    }
+}
+
+impl std::fmt::Display for Comm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for Comm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
 }
 
 /// A connection's addresses as the socket sees them: `src` is the local side.
@@ -145,4 +221,21 @@ pub struct IncidentRecord {
     pub netns: u32,
     pub tuple: Tuple,
     pub owner: Option<Owner>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comm_keeps_text_and_cuts_at_a_character() {
+        assert_eq!(Comm::from("curl").as_str(), "curl");
+        assert_eq!(&*Comm::from_kernel(b"python3\0\0\0\0\0\0\0\0\0"), "python3");
+        assert_eq!(&*Comm::from_kernel(b"a\xffb"), "a\u{fffd}b");
+        let long = "é".repeat(30);
+        let c = Comm::new(&long);
+        assert_eq!(c.len(), 46);
+        assert!(long.starts_with(&*c));
+        assert_eq!(format!("{c:?}"), format!("{:?}", &long[..46]));
+    }
 }

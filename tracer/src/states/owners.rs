@@ -15,10 +15,9 @@ use std::{
     ffi::{CStr, CString},
     fs,
     path::Path,
-    sync::Arc,
 };
 
-use super::model::Owner;
+use super::model::{Comm, Owner};
 
 /// Socket inode → owning process.
 pub type OwnerMap = HashMap<u64, Owner>;
@@ -84,10 +83,10 @@ pub fn scan_in(proc: &Path, wanted: Option<&HashSet<u64>>) -> OwnerMap {
             pids.entry(inode).and_modify(|p| *p = (*p).min(pid)).or_insert(pid);
         }
     }
-    let mut comms: HashMap<u32, Arc<str>> = HashMap::new();
+    let mut comms: HashMap<u32, Comm> = HashMap::new();
     pids.into_iter()
         .map(|(inode, pid)| {
-            let comm = comms.entry(pid).or_insert_with(|| read_comm(proc, pid)).clone();
+            let comm = *comms.entry(pid).or_insert_with(|| read_comm(proc, pid));
             (inode, Owner { pid, comm })
         })
         .collect()
@@ -161,10 +160,10 @@ impl Drop for Dir {
 }
 
 /// /proc/PID/comm without its newline; empty if the process is gone.
-fn read_comm(proc: &Path, pid: u32) -> Arc<str> {
+fn read_comm(proc: &Path, pid: u32) -> Comm {
     let text = fs::read(proc.join(pid.to_string()).join("comm")).unwrap_or_default();
     let text = text.strip_suffix(b"\n").unwrap_or(&text);
-    Arc::from(String::from_utf8_lossy(text).as_ref())
+    Comm::from(String::from_utf8_lossy(text).as_ref())
 }
 
 #[cfg(test)]

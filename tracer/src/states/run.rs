@@ -580,10 +580,10 @@ impl Alerts {
 
 #[cfg(test)]
 mod tests {
-    use std::{net::Ipv4Addr, sync::Arc};
+    use std::net::Ipv4Addr;
 
     use super::*;
-    use crate::states::model::{Owner, Tuple, state};
+    use crate::states::model::{Comm, Owner, Tuple, state};
 
     fn t(sport: u16, dport: u16, pid: Option<u32>, old: u8, new: u8) -> Transition {
         Transition {
@@ -600,7 +600,7 @@ mod tests {
             ms_in_old: None,
             owner: pid.map(|pid| Owner {
                 pid,
-                comm: Arc::from("curl"),
+                comm: Comm::from("curl"),
             }),
             derived: false,
             lifetime: None,

@@ -22,12 +22,11 @@ use std::{
     cmp::Reverse,
     collections::{BinaryHeap, HashMap, HashSet, VecDeque},
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    sync::Arc,
 };
 
 use tracer_common::{SockEvent, sock_kind};
 
-use super::model::{Closer, Incident, IncidentRecord, Lifetime, Owner, SocketInfo, Transition, Tuple, state};
+use super::model::{Closer, Comm, Incident, IncidentRecord, Lifetime, Owner, SocketInfo, Transition, Tuple, state};
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 type Set<K> = HashSet<K, foldhash::fast::RandomState>;
@@ -409,7 +408,7 @@ impl Tracker {
                 self.listeners.entry((info.netns, t.sport)).or_default().push(Listener {
                     addr: t.src,
                     skaddr: 0,
-                    owner: info.owner.clone(),
+                    owner: info.owner,
                 });
             }
             let table = if info.state == state::TIME_WAIT {
@@ -510,7 +509,7 @@ impl Tracker {
                 match listed.get(t) {
                     Some(info) if info.state == s.info.state => {
                         if let (None, Some(o)) = (&s.info.owner, &info.owner) {
-                            s.info.owner = Some(o.clone());
+                            s.info.owner = Some(*o);
                         }
                         listed.remove(t);
                         true
@@ -616,7 +615,7 @@ impl Tracker {
                     netns: c.netns,
                     tuple: c.tuple,
                     state: c.state,
-                    owner: c.owner.clone(),
+                    owner: c.owner,
                     since_ns: c.since,
                     inode: 0,
                 }),
@@ -642,7 +641,7 @@ impl Tracker {
                     netns: r.netns,
                     tuple: r.tuple,
                     state: state::SYN_RECV,
-                    owner: r.owner.clone(),
+                    owner: r.owner,
                     since_ns: Some(r.since),
                     inode: 0,
                 }),
@@ -839,15 +838,16 @@ impl Tracker {
         }
         let key = (pid, ev.comm);
         if let Some(o) = self.owners.get(&key) {
-            return Some(o.clone());
+            return Some(*o);
         }
         if self.owners.len() >= MAX_OWNER_CACHE {
             self.owners.clear();
         }
-        let len = ev.comm.iter().position(|&b| b == 0).unwrap_or(ev.comm.len());
-        let comm: Arc<str> = String::from_utf8_lossy(&ev.comm[..len]).into();
-        let owner = Owner { pid, comm };
-        self.owners.insert(key, owner.clone());
+        let owner = Owner {
+            pid,
+            comm: Comm::from_kernel(&ev.comm),
+        };
+        self.owners.insert(key, owner);
         Some(owner)
     }
 
@@ -861,7 +861,7 @@ impl Tracker {
         by_addr
             .or_else(|| list.iter().find(|l| l.addr == local))
             .or_else(|| list.iter().find(|l| addr_matches(l.addr, local)))
-            .and_then(|l| l.owner.clone())
+            .and_then(|l| l.owner)
     }
 
     /// Takes a seeded socket into the full-socket table under `skaddr`.
@@ -971,7 +971,7 @@ impl Tracker {
             old,
             new,
             ms_in_old,
-            owner: c.owner.clone(),
+            owner: c.owner,
             derived: false,
             lifetime: None,
         };
@@ -1018,9 +1018,9 @@ impl Tracker {
         t.lifetime = c.lifetime(old, ts, sent, recv);
         if c.flags & F_SYN_SENT != 0 && c.flags & F_ESTABLISHED == 0 {
             if c.flags & F_RST_RX != 0 {
-                self.record(ts, Incident::Refused, c.netns, c.tuple, c.owner.clone());
+                self.record(ts, Incident::Refused, c.netns, c.tuple, c.owner);
             } else if c.syn_retransmits > 0 {
-                self.record(ts, Incident::ConnectTimeout, c.netns, c.tuple, c.owner.clone());
+                self.record(ts, Incident::ConnectTimeout, c.netns, c.tuple, c.owner);
             }
         }
         if let Some((key, sub, derived_only)) = tw {
@@ -1036,7 +1036,7 @@ impl Tracker {
                     tuple: c.tuple,
                     substate: sub,
                     since: ts,
-                    owner: c.owner.clone(),
+                    owner: c.owner,
                 },
             );
         }
@@ -1061,7 +1061,7 @@ impl Tracker {
                 let derived = rq.derived;
                 c.first = Some(rq.since);
                 c.handshake_start = Some(rq.since);
-                c.owner = rq.owner.clone();
+                c.owner = rq.owner;
                 c.syn_retransmits = rq.synack_retransmits;
                 if derived {
                     // No REQ_END will come.
@@ -1088,7 +1088,7 @@ impl Tracker {
                 list.push(Listener {
                     addr: tuple.src,
                     skaddr: ev.skaddr,
-                    owner: c.owner.clone(),
+                    owner: c.owner,
                 });
             }
         }
@@ -1099,7 +1099,7 @@ impl Tracker {
             old,
             new,
             ms_in_old: None,
-            owner: c.owner.clone(),
+            owner: c.owner,
             derived: false,
             lifetime: None,
         };
@@ -1123,7 +1123,7 @@ impl Tracker {
             self.conns.insert(ev.skaddr, c);
         }
         if let Some(c) = self.known(ev, out) {
-            c.owner = owner.clone();
+            c.owner = owner;
             if let Some(h) = c.held.as_mut() {
                 h.owner = owner;
             }
@@ -1133,7 +1133,7 @@ impl Tracker {
     fn on_accept(&mut self, ev: &SockEvent, out: &mut Vec<Transition>) {
         let owner = self.task_owner(ev);
         if let Some(c) = self.known(ev, out) {
-            c.owner = owner.clone();
+            c.owner = owner;
             let (netns, local, port) = (c.netns, c.tuple.src, c.tuple.sport);
             // A listener from before the start in a namespace the seed did not
             // cover: its later children belong to the acceptor too.
@@ -1241,7 +1241,7 @@ impl Tracker {
                 netns: ev.netns,
                 tuple,
                 since: ev.ts_ns,
-                owner: owner.clone(),
+                owner,
                 synack_retransmits: 0,
                 completed: false,
                 derived: false,
@@ -1291,7 +1291,7 @@ impl Tracker {
                 (ev.netns, tuple, None, owner)
             }
         };
-        self.record(ts, Incident::HalfOpenDropped, netns, tuple, owner.clone());
+        self.record(ts, Incident::HalfOpenDropped, netns, tuple, owner);
         self.emit(
             Transition {
                 ts_ns: ts,
@@ -1312,7 +1312,7 @@ impl Tracker {
         let ts = ev.ts_ns;
         let Some(c) = self.known(ev, out) else { return };
         c.syn_retransmits += 1;
-        let (netns, tuple, owner) = (c.netns, c.tuple, c.owner.clone());
+        let (netns, tuple, owner) = (c.netns, c.tuple, c.owner);
         self.record(ts, Incident::SynRetransmit, netns, tuple, owner);
     }
 
@@ -1351,7 +1351,7 @@ impl Tracker {
                 self.req_deadlines.push(Reverse((rq.deadline, k)));
             }
         }
-        let (netns, tuple, owner) = (rq.netns, rq.tuple, rq.owner.clone());
+        let (netns, tuple, owner) = (rq.netns, rq.tuple, rq.owner);
         self.record(ev.ts_ns, Incident::SynAckRetransmit, netns, tuple, owner);
     }
 
@@ -1382,7 +1382,7 @@ impl Tracker {
                 netns,
                 tuple,
                 since,
-                owner: owner.clone(),
+                owner,
                 synack_retransmits: 0,
                 completed: false,
                 derived: true,
@@ -1416,7 +1416,7 @@ impl Tracker {
         if rq.completed {
             return;
         }
-        self.record(ts, Incident::HalfOpenDropped, rq.netns, rq.tuple, rq.owner.clone());
+        self.record(ts, Incident::HalfOpenDropped, rq.netns, rq.tuple, rq.owner);
         self.emit(
             Transition {
                 ts_ns: ts,
@@ -1480,7 +1480,7 @@ impl Tracker {
         for tuple in seeded_gone {
             self.seeded.remove(&(netns, tuple));
             let owner = self.listener_owner(netns, tuple.src, tuple.sport, 0);
-            self.record(at_ns, Incident::HalfOpenDropped, netns, tuple, owner.clone());
+            self.record(at_ns, Incident::HalfOpenDropped, netns, tuple, owner);
             self.emit(
                 Transition {
                     ts_ns: at_ns,
@@ -1965,7 +1965,7 @@ mod tests {
             state: st,
             owner: Some(Owner {
                 pid: 999,
-                comm: Arc::from("table"),
+                comm: Comm::from("table"),
             }),
             since_ns: None,
             inode,
@@ -2192,7 +2192,7 @@ mod tests {
         let owner = |pid, c: &str| {
             Some(Owner {
                 pid,
-                comm: Arc::from(c),
+                comm: Comm::from(c),
             })
         };
         let v4 = |a, b, c, d| IpAddr::V4(Ipv4Addr::new(a, b, c, d));
