@@ -206,6 +206,18 @@ fn http_exchange(test: &str, v6: bool) -> Result<()> {
     for c in servers {
         check_lifecycle(c, SERVER_PATHS).context("server socket")?;
     }
+    // The server listened before the capture started: its sockets' owner comes from the
+    // socket tables read at start, and every server-side line names it.
+    let server_side: Vec<&str> = tracer
+        .stdout
+        .lines()
+        .filter(|l| l.contains("tcp-state") && l.contains(&format!(" {server}.{PORT} > {client}.")))
+        .collect();
+    ensure!(
+        !server_side.is_empty() && server_side.iter().all(|l| l.contains(" python3, netns ")),
+        "server-side state lines without the server's owner:\n{}",
+        server_side.join("\n")
+    );
     eprintln!(
         "{test}: {} tcpdump lines matched ({reordered} ingress/egress swaps), worst time difference {} µs, \
          {n_tracer} packets in both pcaps, {} state lines",

@@ -36,6 +36,7 @@ use crate::{
     states::{
         format,
         model::Transition,
+        namespaces,
         tracker::{Tracker, monotonic_ns},
     },
 };
@@ -207,6 +208,13 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
     for i in &ifaces {
         programs.attach_packet_hooks(i, cfg.ingress)?;
     }
+    // Sockets open before the start, seeded before the state hook is attached (an event
+    // wins over the seed): their owners, and a listener's for the connections it accepts.
+    let seeded = if cfg.states {
+        namespaces::snapshot_all().0
+    } else {
+        Vec::new()
+    };
     if cfg.states {
         programs.attach_state_hook()?;
     }
@@ -277,6 +285,7 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
             // One line per tracepoint event: no derived TIME_WAIT here.
             let mut t = Tracker::new();
             t.set_derive_timewait(false);
+            t.seed(seeded);
             t
         },
         transitions: Vec::new(),
