@@ -324,15 +324,7 @@ impl Programs {
     /// once, as tcpdump sees it.
     pub fn attach_packet_hooks(&mut self, iface: &Interface, ingress: Ingress) -> Result<(), CaptureError> {
         if !iface.loopback && ingress == Ingress::Xdp {
-            let xdp: &mut Xdp = self
-                .ebpf
-                .program_mut(names::XDP_PROG)
-                .ok_or_else(|| missing(names::XDP_PROG))?
-                .try_into()
-                .map_err(CaptureError::program(names::XDP_PROG))?;
-            if xdp.fd().is_err() {
-                xdp.load().map_err(CaptureError::program("loading the XDP program"))?;
-            }
+            let xdp = self.xdp()?;
             // Native XDP first; generic (SKB) mode where the driver has none.
             if let Err(native) = xdp.attach_to_if_index(iface.index, XdpMode::default()) {
                 xdp.attach_to_if_index(iface.index, XdpMode::Skb)
@@ -371,6 +363,12 @@ impl Programs {
     /// The XDP program, loaded into the kernel but attached nowhere: for measuring it with
     /// `BPF_PROG_TEST_RUN` ([`super::testrun`]).
     pub fn loaded_xdp(&mut self) -> Result<BorrowedFd<'_>, CaptureError> {
+        let fd = self.xdp()?.fd().map_err(CaptureError::program(names::XDP_PROG))?;
+        Ok(fd.as_fd())
+    }
+
+    /// The XDP program, loaded into the kernel (once).
+    fn xdp(&mut self) -> Result<&mut Xdp, CaptureError> {
         let xdp: &mut Xdp = self
             .ebpf
             .program_mut(names::XDP_PROG)
@@ -380,8 +378,7 @@ impl Programs {
         if xdp.fd().is_err() {
             xdp.load().map_err(CaptureError::program("loading the XDP program"))?;
         }
-        let fd = xdp.fd().map_err(CaptureError::program(names::XDP_PROG))?;
-        Ok(fd.as_fd())
+        Ok(xdp)
     }
 
     /// The `sock:inet_sock_set_state` tracepoint alone (`--states` beside a
