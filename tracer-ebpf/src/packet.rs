@@ -199,7 +199,8 @@ fn capture<S: Source>(src: &S, len: usize, keep: u32, direction: u8) -> bool {
         snaplen
     };
     // With a tag put back, the frame is 4 bytes longer (libpcap adds them to both lengths).
-    let len = if src.vlan().is_some() { len + 4 } else { len };
+    let tag = src.vlan();
+    let len = if tag.is_some() { len + 4 } else { len };
     let want = if len < snaplen { len } else { snaplen };
     let hdr = PacketHeader {
         ts_ns,
@@ -210,26 +211,26 @@ fn capture<S: Source>(src: &S, len: usize, keep: u32, direction: u8) -> bool {
         _pad: [0; 3],
     };
     if want <= SLOT_SIZES[0] {
-        emit::<{ SLOT_SIZES[0] }, S>(src, hdr, want)
+        emit::<{ SLOT_SIZES[0] }, S>(src, hdr, want, tag)
     } else if want <= SLOT_SIZES[1] {
-        emit::<{ SLOT_SIZES[1] }, S>(src, hdr, want)
+        emit::<{ SLOT_SIZES[1] }, S>(src, hdr, want, tag)
     } else if want <= SLOT_SIZES[2] {
-        emit::<{ SLOT_SIZES[2] }, S>(src, hdr, want)
+        emit::<{ SLOT_SIZES[2] }, S>(src, hdr, want, tag)
     } else if want <= SLOT_SIZES[3] {
-        emit::<{ SLOT_SIZES[3] }, S>(src, hdr, want)
+        emit::<{ SLOT_SIZES[3] }, S>(src, hdr, want, tag)
     } else if want <= SLOT_SIZES[4] {
-        emit::<{ SLOT_SIZES[4] }, S>(src, hdr, want)
+        emit::<{ SLOT_SIZES[4] }, S>(src, hdr, want, tag)
     } else if want <= SLOT_SIZES[5] {
-        emit::<{ SLOT_SIZES[5] }, S>(src, hdr, want)
+        emit::<{ SLOT_SIZES[5] }, S>(src, hdr, want, tag)
     } else {
-        emit::<{ SLOT_SIZES[6] }, S>(src, hdr, want)
+        emit::<{ SLOT_SIZES[6] }, S>(src, hdr, want, tag)
     }
 }
 
 /// Reserves a `PacketSlot<N>`, copies up to N bytes into it and submits it.
 /// Returns false when the ring buffer had no room.
 #[inline(always)]
-fn emit<const N: usize, S: Source>(src: &S, mut hdr: PacketHeader, want: usize) -> bool {
+fn emit<const N: usize, S: Source>(src: &S, mut hdr: PacketHeader, want: usize, tag: Option<[u8; 4]>) -> bool {
     let Some(mut entry) = PACKETS.reserve::<PacketSlot<N>>(0) else {
         return false;
     };
@@ -237,7 +238,7 @@ fn emit<const N: usize, S: Source>(src: &S, mut hdr: PacketHeader, want: usize) 
     if let Some(n) = copy_len::<N>(want) {
         // SAFETY: slot is a reserved record of size_of::<PacketSlot<N>>() bytes.
         let dst = unsafe { (*slot).data.as_mut_ptr() };
-        let copied = match src.vlan() {
+        let copied = match tag {
             None => src.load_at(0, dst, n),
             Some(tag) => copy_tagged::<N, S>(src, dst, n, tag),
         };

@@ -150,20 +150,17 @@ impl StateRings {
         unsafe { AtomicU64::from_ptr(self.pos.ptr.as_ptr().add(cpu * size_of::<RingPos>() + 64).cast()) }
     }
 
-    fn slot<T: Copy>(&self, cpu: usize, n: u64) -> T {
+    /// Where slot `n` (counting up without wrapping) of `cpu`'s ring lies.
+    fn slot_ptr(&self, cpu: usize, n: u64) -> *mut u8 {
         let index = cpu as u64 * self.slots + (n & (self.slots - 1));
-        // SAFETY: index < cpus * slots, inside the mapping; T is a 64-byte
-        // plain-old-data slot type; the slot was published by the head we read
-        // with Acquire and is not rewritten before we move the tail past it.
-        unsafe {
-            std::ptr::read_volatile(
-                self.ring
-                    .ptr
-                    .as_ptr()
-                    .add(index as usize * size_of::<StateRec>())
-                    .cast::<T>(),
-            )
-        }
+        // SAFETY: index < cpus * slots: inside the mapping.
+        unsafe { self.ring.ptr.as_ptr().add(index as usize * size_of::<StateRec>()) }
+    }
+
+    fn slot<T: Copy>(&self, cpu: usize, n: u64) -> T {
+        // SAFETY: T is a 64-byte plain-old-data slot type; the slot was published by the
+        // head we read with Acquire and is not rewritten before we move the tail past it.
+        unsafe { std::ptr::read_volatile(self.slot_ptr(cpu, n).cast::<T>()) }
     }
 
     /// Takes each CPU's head: the records before it are complete.
@@ -298,11 +295,7 @@ impl StateRings {
         if head - tail + need > self.slots {
             return false;
         }
-        let at = |n: u64| {
-            let index = cpu as u64 * self.slots + (n & (self.slots - 1));
-            // SAFETY: inside the heap mapping.
-            unsafe { self.ring.ptr.as_ptr().add(index as usize * size_of::<StateRec>()) }
-        };
+        let at = |n: u64| self.slot_ptr(cpu, n);
         // SAFETY: free slots of this CPU's ring.
         unsafe {
             std::ptr::write(

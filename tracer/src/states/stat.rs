@@ -323,20 +323,13 @@ impl Events {
     /// timestamp order, and counts the transitions into each state.
     fn drain(&mut self, tracker: &mut Tracker, entered: &mut [u64; STATES]) {
         while let Some(item) = self.ring.next() {
-            if let Some(ev) = record::sock(&item)
-                && (ev.netns == self.netns || ev.netns == 0)
-            {
+            if let Some(ev) = record::sock(&item) {
                 self.pending.push(ev);
             }
         }
-        let mine = self.pending.len();
         self.rings.drain_into(&mut self.pending);
         let netns = self.netns;
-        let mut i = 0;
-        self.pending.retain(|e| {
-            i += 1;
-            i <= mine || e.netns == netns || e.netns == 0
-        });
+        self.pending.retain(|e| e.netns == netns || e.netns == 0);
         self.pending.sort_by_key(|e| e.ts_ns);
         for ev in self.pending.drain(..) {
             tracker.apply(&ev, &mut self.trans);
