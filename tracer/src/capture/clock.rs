@@ -43,6 +43,13 @@ impl Clock {
 
     pub fn to_wall(&self, mono_ns: u64) -> Timestamp {
         let t = i128::from(mono_ns) + self.offset_ns;
+        // The usual case without a 128-bit division (a call to __divti3).
+        if let Ok(t) = u64::try_from(t) {
+            return Timestamp {
+                sec: (t / 1_000_000_000) as i64,
+                nsec: t % 1_000_000_000,
+            };
+        }
         Timestamp {
             sec: (t.div_euclid(1_000_000_000)) as i64,
             nsec: (t.rem_euclid(1_000_000_000)) as u64,

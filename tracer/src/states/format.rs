@@ -6,24 +6,64 @@ use std::{
     net::{IpAddr, Ipv4Addr},
 };
 
-use super::{
-    model::{Transition, Tuple},
-    state_name,
-};
+use super::model::{Transition, Tuple};
 use crate::print::Timestamp;
+
+// A line is some 25 pieces of a few bytes each. Appended through
+// `extend_from_slice` with a run-time length, each costs a call to memcpy;
+// state names, addresses and the milliseconds' fraction are appended as one
+// fixed-size copy (a few register moves) and the length cut back
+// (`cargo bench -p tracer --bench states`: a text line 15 % cheaper).
+
+/// Appends the first `len` bytes of `chunk` (`len <= N`).
+#[inline(always)]
+fn put<const N: usize>(out: &mut Vec<u8>, chunk: &[u8; N], len: usize) {
+    let at = out.len();
+    out.extend_from_slice(chunk);
+    out.truncate(at + len.min(N));
+}
+
+/// A state's name, with one 16-byte copy.
+#[inline(always)]
+fn state(out: &mut Vec<u8>, st: u8) {
+    let (chunk, len) = super::state_name_padded(st);
+    put(out, chunk, len);
+}
+
+/// "00" to "99".
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
 
 fn int(out: &mut Vec<u8>, n: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
-/// Dotted quad without core::fmt.
+/// Dotted quad, assembled in one 16-byte chunk.
 fn ipv4(out: &mut Vec<u8>, a: Ipv4Addr) {
+    let mut chunk = [0u8; 16];
+    let mut at = 0;
     for (i, o) in a.octets().into_iter().enumerate() {
         if i > 0 {
-            out.push(b'.');
+            chunk[at] = b'.';
+            at += 1;
         }
-        int(out, o);
+        let o = usize::from(o);
+        if o >= 100 {
+            chunk[at] = b'0' + (o / 100) as u8;
+            chunk[at + 1..at + 3].copy_from_slice(&PAIRS[2 * (o % 100)..2 * (o % 100) + 2]);
+            at += 3;
+        } else if o >= 10 {
+            chunk[at..at + 2].copy_from_slice(&PAIRS[2 * o..2 * o + 2]);
+            at += 2;
+        } else {
+            chunk[at] = b'0' + o as u8;
+            at += 1;
+        }
     }
+    put(out, &chunk, at);
 }
 
 fn ip(out: &mut Vec<u8>, a: IpAddr) {
@@ -62,17 +102,12 @@ fn write_owner(out: &mut Vec<u8>, t: &Transition) {
 /// A finite, non-negative number of milliseconds with three decimals
 /// (rounded to the microsecond), without core::fmt.
 fn millis(out: &mut Vec<u8>, v: f64) {
-    let us = (v * 1000.0).round() as u64;
+    // Half up (v is not negative), as round() but without the call.
+    let us = (v * 1000.0 + 0.5) as u64;
     int(out, us / 1000);
-    out.push(b'.');
-    let frac = us % 1000;
-    if frac < 100 {
-        out.push(b'0');
-    }
-    if frac < 10 {
-        out.push(b'0');
-    }
-    int(out, frac);
+    let frac = (us % 1000) as usize;
+    let r = 2 * (frac % 100);
+    out.extend_from_slice(&[b'.', b'0' + (frac / 100) as u8, PAIRS[r], PAIRS[r + 1]]);
 }
 
 /// `12.345 ms` (rounded to the microsecond), or `? ms`.
@@ -97,9 +132,9 @@ pub fn write_text(out: &mut Vec<u8>, prefix: &[u8], t: &Transition) {
     out.extend_from_slice(prefix);
     out.extend_from_slice(b"tcp-state ");
     write_tuple(out, &t.tuple);
-    out.extend_from_slice(state_name(t.old).as_bytes());
+    state(out, t.old);
     out.extend_from_slice(b" -> ");
-    out.extend_from_slice(state_name(t.new).as_bytes());
+    state(out, t.new);
     if t.derived {
         out.extend_from_slice(b" (derived)");
     }
@@ -170,12 +205,21 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
 /// serde_json took twice as long.
 pub fn write_json(out: &mut Vec<u8>, wall: Timestamp, t: &Transition) {
     out.extend_from_slice(b"{\"time\":");
-    int(out, wall.sec);
-    out.push(b'.');
-    let us = (wall.nsec / 1000).min(999_999);
-    let digits = itoa::Buffer::new().format(us).len();
-    out.extend(std::iter::repeat_n(b'0', 6 - digits));
-    int(out, us);
+    if wall.sec < 0 {
+        out.push(b'-');
+    }
+    int(out, wall.sec.unsigned_abs());
+    let us = ((wall.nsec / 1000).min(999_999)) as usize;
+    let (a, b, c) = (2 * (us / 10_000), 2 * (us / 100 % 100), 2 * (us % 100));
+    out.extend_from_slice(&[
+        b'.',
+        PAIRS[a],
+        PAIRS[a + 1],
+        PAIRS[b],
+        PAIRS[b + 1],
+        PAIRS[c],
+        PAIRS[c + 1],
+    ]);
     out.extend_from_slice(if t.tuple.src.is_ipv4() {
         b",\"family\":\"inet\",\"src\":\""
     } else {
@@ -189,9 +233,9 @@ pub fn write_json(out: &mut Vec<u8>, wall: Timestamp, t: &Transition) {
     out.extend_from_slice(b"\",\"dport\":");
     int(out, t.tuple.dport);
     out.extend_from_slice(b",\"old\":\"");
-    out.extend_from_slice(state_name(t.old).as_bytes());
+    state(out, t.old);
     out.extend_from_slice(b"\",\"new\":\"");
-    out.extend_from_slice(state_name(t.new).as_bytes());
+    state(out, t.new);
     out.extend_from_slice(b"\",\"ms_in_old\":");
     json_ms(out, t.ms_in_old);
     match &t.owner {
@@ -233,7 +277,10 @@ mod tests {
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     use super::*;
-    use crate::states::model::{Closer, Comm, Lifetime, Owner, state};
+    use crate::states::{
+        model::{Closer, Comm, Lifetime, Owner, state},
+        state_name,
+    };
 
     fn transition() -> Transition {
         Transition {
@@ -254,6 +301,45 @@ mod tests {
             }),
             derived: false,
             lifetime: None,
+        }
+    }
+
+    #[test]
+    fn pieces_equal_core_fmt() {
+        let mut numbers = vec![0u64, 1, 9, u64::from(u32::MAX), u64::MAX, 4026531840];
+        let mut p = 1u64;
+        while let Some(next) = p.checked_mul(10) {
+            numbers.extend([p - 1, p, p + 1]);
+            p = next;
+        }
+        numbers.extend([p - 1, p, p + 1]);
+        for n in numbers {
+            let mut out = b"x".to_vec();
+            int(&mut out, n);
+            assert_eq!(out, format!("x{n}").as_bytes());
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for i in 0..5000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let a = Ipv4Addr::from(if i < 256 { i * 0x0101_0101 } else { x as u32 });
+            let mut out = Vec::new();
+            ipv4(&mut out, a);
+            assert_eq!(out, a.to_string().as_bytes());
+            let ms = (x % 10_000_000) as f64 / 1000.0;
+            out.clear();
+            millis(&mut out, ms);
+            assert_eq!(out, format!("{ms:.3}").as_bytes(), "{ms}");
+            out.clear();
+            millis(&mut out, ms + 0.0004);
+            assert_eq!(out, format!("{:.3}", ms).as_bytes(), "{ms} + 0.0004");
+        }
+        let mut out = Vec::new();
+        for st in 0..=255 {
+            out.clear();
+            state(&mut out, st);
+            assert_eq!(out, state_name(st).as_bytes());
         }
     }
 

@@ -30,6 +30,32 @@ const STATE_NAMES: [&str; 13] = [
     "NEW_SYN_RECV",
 ];
 
+/// [`STATE_NAMES`] padded to 16 bytes, with their lengths: a name is then
+/// appended with one fixed-size copy (see `format`).
+const STATE_NAMES_PADDED: [([u8; 16], usize); 13] = {
+    let mut t = [([0u8; 16], 0usize); 13];
+    let mut i = 0;
+    while i < 13 {
+        let name = STATE_NAMES[i].as_bytes();
+        let mut j = 0;
+        while j < name.len() {
+            t[i].0[j] = name[j];
+            j += 1;
+        }
+        t[i].1 = name.len();
+        i += 1;
+    }
+    t
+};
+
+/// [`state_name`], padded to 16 bytes, and its length.
+fn state_name_padded(state: u8) -> (&'static [u8; 16], usize) {
+    let (chunk, len) = STATE_NAMES_PADDED
+        .get(usize::from(state))
+        .unwrap_or(&STATE_NAMES_PADDED[0]);
+    (chunk, *len)
+}
+
 /// Name of a kernel TCP state number.
 pub fn state_name(state: u8) -> &'static str {
     STATE_NAMES.get(usize::from(state)).copied().unwrap_or("UNKNOWN")
