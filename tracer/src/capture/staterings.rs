@@ -182,9 +182,16 @@ impl StateRings {
         (0..self.cpus).any(|c| self.head_atomic(c).load(Ordering::Acquire) != self.tail[c])
     }
 
-    /// The next record of `cpu`, if any.
-    fn peek(&self, cpu: usize) -> Option<StateRec> {
-        (self.tail[cpu] != self.head[cpu]).then(|| self.slot::<StateRec>(cpu, self.tail[cpu]))
+    /// The timestamp of the next record of `cpu`, if it has one up to
+    /// `watermark` (read from the slot in place: the record itself is copied
+    /// only when its turn comes).
+    fn next_ts(&self, cpu: usize, watermark: u64) -> Option<u64> {
+        if self.tail[cpu] == self.head[cpu] {
+            return None;
+        }
+        // SAFETY: `ts_ns` is the first field of the published slot (see `slot`).
+        let ts = unsafe { std::ptr::read_volatile(self.slot_ptr(cpu, self.tail[cpu]).cast::<u64>()) };
+        (ts <= watermark).then_some(ts)
     }
 
     fn take(&mut self, cpu: usize, rec: &StateRec) -> SockEvent {
@@ -219,26 +226,25 @@ impl StateRings {
     /// timestamp; those handed over are removed from it). Frees the slots read.
     pub fn merge_until(&mut self, watermark: u64, pending: &mut Vec<SockEvent>, mut f: impl FnMut(&SockEvent)) {
         self.refresh();
-        let mut heads: Vec<Option<StateRec>> = (0..self.cpus).map(|c| self.peek(c)).collect();
+        let mut next: Vec<Option<u64>> = (0..self.cpus).map(|c| self.next_ts(c, watermark)).collect();
         let mut p = 0;
         loop {
-            // The CPU whose next record is the oldest.
+            // The CPU whose next record is the oldest (the first of equals).
             let mut best: Option<(usize, u64)> = None;
-            for (c, h) in heads.iter().enumerate() {
-                if let Some(r) = h
-                    && r.ts_ns <= watermark
-                    && best.is_none_or(|(_, ts)| r.ts_ns < ts)
+            for (c, ts) in next.iter().enumerate() {
+                if let Some(ts) = *ts
+                    && best.is_none_or(|(_, b)| ts < b)
                 {
-                    best = Some((c, r.ts_ns));
+                    best = Some((c, ts));
                 }
             }
             let other = pending.get(p).filter(|e| e.ts_ns <= watermark);
             match (best, other) {
                 (Some((c, ts)), o) if o.is_none_or(|e| ts <= e.ts_ns) => {
-                    let rec = heads[c].take().unwrap_or_default();
+                    let rec: StateRec = self.slot(c, self.tail[c]);
                     let ev = self.take(c, &rec);
                     f(&ev);
-                    heads[c] = self.peek(c);
+                    next[c] = self.next_ts(c, watermark);
                 }
                 (_, Some(e)) => {
                     f(e);
@@ -255,7 +261,8 @@ impl StateRings {
     pub fn drain_into(&mut self, out: &mut Vec<SockEvent>) {
         self.refresh();
         for c in 0..self.cpus {
-            while let Some(rec) = self.peek(c) {
+            while self.tail[c] != self.head[c] {
+                let rec: StateRec = self.slot(c, self.tail[c]);
                 let ev = self.take(c, &rec);
                 out.push(ev);
             }

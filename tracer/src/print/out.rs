@@ -4,7 +4,7 @@
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// "00" "01" … "99".
-const DIGITS2: &[u8; 200] = b"\
+pub(crate) const DIGITS2: &[u8; 200] = b"\
 0001020304050607080910111213141516171819\
 2021222324252627282930313233343536373839\
 4041424344454647484950515253545556575859\
@@ -27,6 +27,49 @@ pub(crate) trait Out {
     fn ipv6(&mut self, a: &[u8]);
     /// Colon-separated hex bytes (etheraddr_string / linkaddr_string).
     fn linkaddr(&mut self, a: &[u8]);
+}
+
+/// `.` and six digits of `us` (below 10^6), appended with one copy.
+pub(crate) fn dot_micros(out: &mut Vec<u8>, us: u32) {
+    let f = us.min(999_999) as usize;
+    let (a, b, c) = (2 * (f / 10_000), 2 * (f / 100 % 100), 2 * (f % 100));
+    out.extend_from_slice(&[
+        b'.',
+        DIGITS2[a],
+        DIGITS2[a + 1],
+        DIGITS2[b],
+        DIGITS2[b + 1],
+        DIGITS2[c],
+        DIGITS2[c + 1],
+    ]);
+}
+
+/// A dotted quad assembled in a 16-byte chunk and appended with one
+/// fixed-size copy (the length then cut back): no call to memcpy per octet.
+fn ipv4_quad(out: &mut Vec<u8>, quad: [u8; 4]) {
+    let mut chunk = [0u8; 16];
+    let mut at = 0;
+    for (i, o) in quad.into_iter().enumerate() {
+        if i > 0 {
+            chunk[at] = b'.';
+            at += 1;
+        }
+        let o = usize::from(o);
+        if o >= 100 {
+            chunk[at] = b'0' + (o / 100) as u8;
+            chunk[at + 1..at + 3].copy_from_slice(&DIGITS2[2 * (o % 100)..2 * (o % 100) + 2]);
+            at += 3;
+        } else if o >= 10 {
+            chunk[at..at + 2].copy_from_slice(&DIGITS2[2 * o..2 * o + 2]);
+            at += 2;
+        } else {
+            chunk[at] = b'0' + o as u8;
+            at += 1;
+        }
+    }
+    let start = out.len();
+    out.extend_from_slice(&chunk);
+    out.truncate(start + at);
 }
 
 impl Out for Vec<u8> {
@@ -93,6 +136,9 @@ impl Out for Vec<u8> {
         self.extend_from_slice(&buf[i..]);
     }
     fn ipv4(&mut self, a: &[u8]) {
+        if let Ok(quad) = <[u8; 4]>::try_from(a) {
+            return ipv4_quad(self, quad);
+        }
         for (i, &o) in a.iter().take(4).enumerate() {
             if i != 0 {
                 self.push(b'.');

@@ -1,6 +1,6 @@
 //! Timestamp prefixes: `-t` through `-ttttt` and `--nano`, as tcpdump's ts_print() writes them.
 
-use super::out::Out;
+use super::out::{Out, dot_micros};
 use super::{TimeFormat, Timestamp};
 
 /// Per-printer timestamp state: the broken-down time of the last second printed (so
@@ -101,8 +101,13 @@ fn frac_field(ts: Timestamp, nano: bool) -> i64 {
 
 /// tcpdump prints the field with `%06u`/`%09u` of an unsigned int: a corrupt one wraps.
 fn frac(out: &mut Vec<u8>, ts: Timestamp, nano: bool) {
+    let field = u64::from(frac_field(ts, nano) as u32);
+    if !nano && field < 1_000_000 {
+        // Every packet's and every state line's time.
+        return dot_micros(out, field as u32);
+    }
     out.c(b'.');
-    out.u_pad(u64::from(frac_field(ts, nano) as u32), if nano { 9 } else { 6 });
+    out.u_pad(field, if nano { 9 } else { 6 });
 }
 
 /// a - b (a >= b), in seconds and micro- or nanoseconds, as netdissect_timevalsub does.

@@ -1,17 +1,17 @@
 //! How a transition is printed: a text line (plus a `tcp-life` line when a
 //! connection ends), or one JSON object per line for machines.
 
-use std::{
-    io::Write as _,
-    net::{IpAddr, Ipv4Addr},
-};
+use std::{io::Write as _, net::IpAddr};
 
 use super::model::{Transition, Tuple};
-use crate::print::Timestamp;
+use crate::print::{
+    Timestamp,
+    out::{DIGITS2, Out as _, dot_micros},
+};
 
 // A line is some 25 pieces of a few bytes each. Appended through
 // `extend_from_slice` with a run-time length, each costs a call to memcpy;
-// state names, addresses and the milliseconds' fraction are appended as one
+// state names, IPv4 addresses (`Out::ipv4`) and the milliseconds' fraction are appended as one
 // fixed-size copy (a few register moves) and the length cut back
 // (`cargo bench -p tracer --bench states`: a text line 15 % cheaper).
 
@@ -30,45 +30,13 @@ fn state(out: &mut Vec<u8>, st: u8) {
     put(out, chunk, len);
 }
 
-/// "00" to "99".
-const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
-
 fn int(out: &mut Vec<u8>, n: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
-/// Dotted quad, assembled in one 16-byte chunk.
-fn ipv4(out: &mut Vec<u8>, a: Ipv4Addr) {
-    let mut chunk = [0u8; 16];
-    let mut at = 0;
-    for (i, o) in a.octets().into_iter().enumerate() {
-        if i > 0 {
-            chunk[at] = b'.';
-            at += 1;
-        }
-        let o = usize::from(o);
-        if o >= 100 {
-            chunk[at] = b'0' + (o / 100) as u8;
-            chunk[at + 1..at + 3].copy_from_slice(&PAIRS[2 * (o % 100)..2 * (o % 100) + 2]);
-            at += 3;
-        } else if o >= 10 {
-            chunk[at..at + 2].copy_from_slice(&PAIRS[2 * o..2 * o + 2]);
-            at += 2;
-        } else {
-            chunk[at] = b'0' + o as u8;
-            at += 1;
-        }
-    }
-    put(out, &chunk, at);
-}
-
 fn ip(out: &mut Vec<u8>, a: IpAddr) {
     match a {
-        IpAddr::V4(v4) => ipv4(out, v4),
+        IpAddr::V4(v4) => out.ipv4(&v4.octets()),
         IpAddr::V6(v6) => {
             let _ = write!(out, "{v6}");
         }
@@ -107,7 +75,7 @@ fn millis(out: &mut Vec<u8>, v: f64) {
     int(out, us / 1000);
     let frac = (us % 1000) as usize;
     let r = 2 * (frac % 100);
-    out.extend_from_slice(&[b'.', b'0' + (frac / 100) as u8, PAIRS[r], PAIRS[r + 1]]);
+    out.extend_from_slice(&[b'.', b'0' + (frac / 100) as u8, DIGITS2[r], DIGITS2[r + 1]]);
 }
 
 /// `12.345 ms` (rounded to the microsecond), or `? ms`.
@@ -209,17 +177,7 @@ pub fn write_json(out: &mut Vec<u8>, wall: Timestamp, t: &Transition) {
         out.push(b'-');
     }
     int(out, wall.sec.unsigned_abs());
-    let us = ((wall.nsec / 1000).min(999_999)) as usize;
-    let (a, b, c) = (2 * (us / 10_000), 2 * (us / 100 % 100), 2 * (us % 100));
-    out.extend_from_slice(&[
-        b'.',
-        PAIRS[a],
-        PAIRS[a + 1],
-        PAIRS[b],
-        PAIRS[b + 1],
-        PAIRS[c],
-        PAIRS[c + 1],
-    ]);
+    dot_micros(out, (wall.nsec / 1000).min(999_999) as u32);
     out.extend_from_slice(if t.tuple.src.is_ipv4() {
         b",\"family\":\"inet\",\"src\":\""
     } else {
@@ -325,7 +283,7 @@ mod tests {
             x ^= x << 17;
             let a = Ipv4Addr::from(if i < 256 { i * 0x0101_0101 } else { x as u32 });
             let mut out = Vec::new();
-            ipv4(&mut out, a);
+            ip(&mut out, a.into());
             assert_eq!(out, a.to_string().as_bytes());
             let ms = (x % 10_000_000) as f64 / 1000.0;
             out.clear();
