@@ -179,12 +179,14 @@ const _: () = assert!(size_of::<StateExtra>() == size_of::<StateRec>());
 
 /// Producer and consumer positions of one CPU's state ring (`STATE_RING_POS`, indexed by
 /// CPU), in slots, counting up without wrapping. Each on its own cache line: the CPU's
-/// program writes `head`, user space writes `tail`.
+/// program writes `head` and `records` (the records it wrote, the count of state events
+/// seen: a counter on a line it writes anyway), user space writes `tail`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RingPos {
     pub head: u64,
-    pub _pad_head: [u64; 7],
+    pub records: u64,
+    pub _pad_head: [u64; 6],
     pub tail: u64,
     pub _pad_tail: [u64; 7],
 }
@@ -343,7 +345,8 @@ pub mod counter {
     pub const TC_SEEN: u32 = 2;
     /// TC packets the packet ring buffer could not take.
     pub const TC_LOST: u32 = 3;
-    /// TCP state changes seen by the tracepoint program.
+    /// TCP state changes seen by the classic tracepoint program (the tp_btf one
+    /// counts them in `RingPos::records`).
     pub const STATE_SEEN: u32 = 4;
     /// State events the state ring buffer could not take.
     pub const STATE_LOST: u32 = 5;

@@ -22,9 +22,9 @@ use aya_ebpf::{
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
-use tracer_common::{StateExtra, StateRec, counter};
+use tracer_common::{StateExtra, counter};
 
-use crate::{STATE_RING, STATE_RING_POS, STATE_RING_SLOTS, STATES, count, kmem::offsets};
+use crate::{STATE_RING, STATE_RING_POS, STATE_RING_SLOTS, STATES, count};
 
 const IPPROTO_TCP: u16 = 6;
 const AF_INET: u16 = 2;
@@ -38,20 +38,36 @@ unsafe fn load<T: Copy>(p: *const u8, off: u32) -> T {
     unsafe { core::ptr::read(p.add(off as usize).cast::<T>()) }
 }
 
+/// One field of `SOCK_OFFSETS`, read where it is used (volatile: the loader's
+/// value; and no copy of the whole struct held in registers and on the stack).
+macro_rules! off {
+    ($f:ident) => {
+        // SAFETY: a global set once at load time.
+        unsafe { core::ptr::read_volatile(&raw const crate::SOCK_OFFSETS.$f) }
+    };
+}
+
+/// Stores one field of a ring slot.
+macro_rules! put {
+    ($slot:expr, $f:ident, $v:expr) => {
+        // SAFETY: the caller checked that the slot is free, and this program
+        // is its CPU's ring's only writer.
+        unsafe { core::ptr::write_volatile(&raw mut (*$slot).$f, $v) }
+    };
+}
+
 #[btf_tracepoint(function = "inet_sock_set_state")]
 pub fn tracer_sk_state(ctx: BtfTracePointContext) -> u32 {
     // Arguments: (const struct sock *sk, const int oldstate, const int newstate).
     let sk: *const u8 = ctx.arg(0);
     let oldstate: i32 = ctx.arg(1);
     let newstate: i32 = ctx.arg(2);
-    let o = offsets();
     // SAFETY (all loads below): `sk` is the tracepoint's BTF-typed socket.
-    let protocol: u16 = unsafe { load(sk, o.sk_protocol) };
+    let protocol: u16 = unsafe { load(sk, off!(sk_protocol)) };
     // The tracepoint also fires for SCTP and MPTCP sockets.
     if protocol != IPPROTO_TCP {
         return 0;
     }
-    count(counter::STATE_SEEN);
     // This CPU's ring. The kernel runs a program at most once at a time per CPU
     // (a nested run is skipped and counted in recursion_misses), so this program
     // is the ring's only producer: no lock, no atomic.
@@ -67,10 +83,11 @@ pub fn tracer_sk_state(ctx: BtfTracePointContext) -> u32 {
     let need: u64 = if extra { 2 } else { 1 };
     // SAFETY: `pos` is this CPU's entry of an array map; user space only ever
     // writes `tail`, and only forward.
-    let (head, tail) = unsafe {
+    let (head, tail, records) = unsafe {
         (
             core::ptr::read_volatile(&(*pos).head),
             core::ptr::read_volatile(&(*pos).tail),
+            core::ptr::read_volatile(&(*pos).records),
         )
     };
     if slots == 0 || head.wrapping_sub(tail) + need > slots {
@@ -83,65 +100,78 @@ pub fn tracer_sk_state(ctx: BtfTracePointContext) -> u32 {
         count(counter::STATE_LOST);
         return 0;
     };
-    let family: u16 = unsafe { load(sk, o.skc_family) };
-    let mut rec = StateRec {
-        // SAFETY: helper without preconditions.
-        ts_ns: unsafe { bpf_ktime_get_ns() },
-        skaddr: sk as u64,
-        oldstate: oldstate as u8,
-        newstate: newstate as u8,
-        family: family as u8,
-        slots: need as u8,
-        sport: unsafe { load(sk, o.skc_num) },
-        dport: u16::from_be(unsafe { load(sk, o.skc_dport) }),
-        ..StateRec::default()
+    // The record is written field by field into the slot (no copy on the
+    // stack first): every instruction counts, ten runs per connection.
+    // SAFETY: helper without preconditions.
+    put!(slot, ts_ns, unsafe { bpf_ktime_get_ns() });
+    put!(slot, skaddr, sk as u64);
+    let family: u16 = unsafe { load(sk, off!(skc_family)) };
+    put!(slot, oldstate, oldstate as u8);
+    put!(slot, newstate, newstate as u8);
+    put!(slot, family, family as u8);
+    put!(slot, slots, need as u8);
+    put!(slot, sport, unsafe { load(sk, off!(skc_num)) });
+    put!(slot, dport, u16::from_be(unsafe { load(sk, off!(skc_dport)) }));
+    let net: *const u8 = unsafe { load(sk, off!(skc_net)) };
+    put!(
+        slot,
+        netns,
+        if net.is_null() {
+            0
+        } else {
+            unsafe { load(net, off!(net_ns_inum)) }
+        }
+    );
+    // SAFETY: fields of the free slot.
+    let (sa, da) = unsafe {
+        (
+            (&raw mut (*slot).saddr).cast::<u32>(),
+            (&raw mut (*slot).daddr).cast::<u32>(),
+        )
     };
     if family == AF_INET {
-        let s: u32 = unsafe { load(sk, o.skc_rcv_saddr) };
-        let d: u32 = unsafe { load(sk, o.skc_daddr) };
-        rec.saddr[..4].copy_from_slice(&s.to_ne_bytes());
-        rec.daddr[..4].copy_from_slice(&d.to_ne_bytes());
+        // SAFETY: the first words of the slot's address fields.
+        unsafe {
+            core::ptr::write_volatile(sa, load(sk, off!(skc_rcv_saddr)));
+            core::ptr::write_volatile(da, load(sk, off!(skc_daddr)));
+        }
     } else {
         for i in 0..4u32 {
-            let s: u32 = unsafe { load(sk, o.skc_v6_rcv_saddr + 4 * i) };
-            let d: u32 = unsafe { load(sk, o.skc_v6_daddr + 4 * i) };
-            let at = 4 * i as usize;
-            rec.saddr[at..at + 4].copy_from_slice(&s.to_ne_bytes());
-            rec.daddr[at..at + 4].copy_from_slice(&d.to_ne_bytes());
+            // SAFETY: word i (< 4) of the slot's 16-byte address fields.
+            unsafe {
+                core::ptr::write_volatile(sa.add(i as usize), load(sk, off!(skc_v6_rcv_saddr) + 4 * i));
+                core::ptr::write_volatile(da.add(i as usize), load(sk, off!(skc_v6_daddr) + 4 * i));
+            }
         }
-    }
-    let net: *const u8 = unsafe { load(sk, o.skc_net) };
-    if !net.is_null() {
-        rec.netns = unsafe { load(net, o.net_ns_inum) };
     }
     if extra {
         let Some(slot2) = STATE_RING.get_ptr_mut((base + ((head + 1) & mask)) as u32) else {
             count(counter::STATE_LOST);
             return 0;
         };
-        let mut ex = StateExtra::default();
+        let slot2 = slot2.cast::<StateExtra>();
         if oldstate == TCP_CLOSE {
-            ex.pid_tgid = bpf_get_current_pid_tgid();
-            ex.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+            put!(slot2, pid_tgid, bpf_get_current_pid_tgid());
+            put!(slot2, comm, bpf_get_current_comm().unwrap_or([0; 16]));
+        } else {
+            put!(slot2, pid_tgid, 0);
         }
+        let (mut acked, mut received) = (0u64, 0u64);
         if newstate == TCP_CLOSE {
             // SAFETY: helper on the tracepoint's socket; NULL unless it is a full TCP socket.
             let tp = unsafe { bpf_skc_to_tcp_sock(sk as *mut _) } as *const u8;
             if !tp.is_null() {
-                ex.bytes_acked = unsafe { load(tp, o.tcp_bytes_acked) };
-                ex.bytes_received = unsafe { load(tp, o.tcp_bytes_received) };
+                acked = unsafe { load(tp, off!(tcp_bytes_acked)) };
+                received = unsafe { load(tp, off!(tcp_bytes_received)) };
             }
         }
-        // SAFETY: the slot after `slot` in this CPU's ring, free (checked above).
-        unsafe { core::ptr::write_volatile(slot2.cast::<StateExtra>(), ex) };
+        put!(slot2, bytes_acked, acked);
+        put!(slot2, bytes_received, received);
     }
     // Volatile writes keep their order: the record(s), then the head that
     // publishes them (x86 keeps stores in order; user space loads head first).
-    // SAFETY: `slot` is a free slot of this CPU's ring (checked above).
-    unsafe {
-        core::ptr::write_volatile(slot, rec);
-        core::ptr::write_volatile(&mut (*pos).head, head + need);
-    }
+    put!(pos, records, records + 1);
+    put!(pos, head, head + need);
     // The reader polls on a timer; when this ring passes half full it is woken
     // through the other ring (an 8-byte marker record it skips), once per
     // crossing, so small rings that stay in cache do not overflow in a burst.

@@ -345,7 +345,9 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
         // were interrupted in the middle of a line".
         sink.out.write_all(b"\n").map_err(LiveError::Stdout)?;
     }
-    let counters = Counters::read(&counter_map)?;
+    let mut counters = Counters::read(&counter_map)?;
+    // The tp_btf program counts what it writes in the rings themselves.
+    counters.state_seen += sink.state_rings.as_ref().map_or(0, StateRings::records_written);
     sink.finish()?;
     Ok(Summary {
         captured: sink.captured,

@@ -145,6 +145,11 @@ impl StateRings {
         unsafe { AtomicU64::from_ptr(self.pos.ptr.as_ptr().add(cpu * size_of::<RingPos>()).cast()) }
     }
 
+    fn records_atomic(&self, cpu: usize) -> &AtomicU64 {
+        // SAFETY: as above; `records` is at offset 8 of the entry.
+        unsafe { AtomicU64::from_ptr(self.pos.ptr.as_ptr().add(cpu * size_of::<RingPos>() + 8).cast()) }
+    }
+
     fn tail_atomic(&self, cpu: usize) -> &AtomicU64 {
         // SAFETY: as above; `tail` is at offset 64 of the entry.
         unsafe { AtomicU64::from_ptr(self.pos.ptr.as_ptr().add(cpu * size_of::<RingPos>() + 64).cast()) }
@@ -175,6 +180,14 @@ impl StateRings {
                 self.tail[c]
             };
         }
+    }
+
+    /// State events the program wrote into the rings since they were
+    /// created, all CPUs together (its count of events seen).
+    pub fn records_written(&self) -> u64 {
+        (0..self.cpus)
+            .map(|c| self.records_atomic(c).load(Ordering::Acquire))
+            .sum()
     }
 
     /// True when some CPU's ring holds records not read yet.
@@ -316,6 +329,8 @@ impl StateRings {
                 std::ptr::write(at(head + 1).cast(), ex);
             }
         }
+        let records = self.records_atomic(cpu).load(Ordering::Relaxed);
+        self.records_atomic(cpu).store(records + 1, Ordering::Relaxed);
         self.head_atomic(cpu).store(head + need, Ordering::Release);
         true
     }
@@ -361,6 +376,8 @@ mod tests {
         got.clear();
         r.merge_until(u64::MAX, &mut pending, |e| got.push((e.ts_ns, e.sport, 0)));
         assert_eq!(got, [(60, 4, 0)]);
+        // Four records written (one of them in two slots).
+        assert_eq!(r.records_written(), 4);
     }
 
     #[test]
@@ -370,6 +387,7 @@ mod tests {
         assert!(r.produce(0, rec(2, 2), None));
         assert!(r.produce(0, rec(3, 3), None));
         assert!(!r.produce(0, rec(4, 4), None));
+        assert_eq!(r.records_written(), 3, "a refused record is not counted");
         let mut all = Vec::new();
         r.drain_into(&mut all);
         assert_eq!(all.iter().map(|e| e.sport).collect::<Vec<_>>(), [1, 2, 3]);

@@ -349,7 +349,9 @@ pub fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<StatesSummar
         out.write(&transitions)?;
     }
     out.flush()?;
-    let counters = Counters::read(&counter_map)?;
+    let mut counters = Counters::read(&counter_map)?;
+    // The tp_btf program counts what it writes in the rings themselves.
+    counters.state_seen += rings.records_written();
     Ok(StatesSummary {
         printed: out.printed,
         counters,
