@@ -38,22 +38,28 @@ unsafe fn load<T: Copy>(p: *const u8, off: u32) -> T {
     unsafe { core::ptr::read(p.add(off as usize).cast::<T>()) }
 }
 
-/// One field of `SOCK_OFFSETS`, read where it is used (volatile: the loader's
-/// value; and no copy of the whole struct held in registers and on the stack).
-macro_rules! off {
-    ($f:ident) => {
-        // SAFETY: a global set once at load time.
-        unsafe { core::ptr::read_volatile(&raw const crate::SOCK_OFFSETS.$f) }
+/// `*(T *)(p + SOCK_OFFSETS.field [+ extra])`, the offset read where it is
+/// used (volatile: the loader's value; and no copy of the whole struct held
+/// in registers and on the stack). `p` must be a BTF-typed kernel pointer.
+macro_rules! ld {
+    ($p:expr, $f:ident) => {
+        ld!($p, $f, 0)
+    };
+    ($p:expr, $f:ident, $extra:expr) => {
+        // SAFETY: a global set once at load time, and a load from a BTF-typed
+        // pointer at an offset from BTF.
+        unsafe { load($p, core::ptr::read_volatile(&raw const crate::SOCK_OFFSETS.$f) + $extra) }
     };
 }
 
 /// Stores one field of a ring slot.
 macro_rules! put {
-    ($slot:expr, $f:ident, $v:expr) => {
+    ($slot:expr, $f:ident, $v:expr) => {{
+        let v = $v;
         // SAFETY: the caller checked that the slot is free, and this program
         // is its CPU's ring's only writer.
-        unsafe { core::ptr::write_volatile(&raw mut (*$slot).$f, $v) }
-    };
+        unsafe { core::ptr::write_volatile(&raw mut (*$slot).$f, v) }
+    }};
 }
 
 #[btf_tracepoint(function = "inet_sock_set_state")]
@@ -62,8 +68,8 @@ pub fn tracer_sk_state(ctx: BtfTracePointContext) -> u32 {
     let sk: *const u8 = ctx.arg(0);
     let oldstate: i32 = ctx.arg(1);
     let newstate: i32 = ctx.arg(2);
-    // SAFETY (all loads below): `sk` is the tracepoint's BTF-typed socket.
-    let protocol: u16 = unsafe { load(sk, off!(sk_protocol)) };
+    // `sk` is the tracepoint's BTF-typed socket (every `ld!` below).
+    let protocol: u16 = ld!(sk, sk_protocol);
     // The tracepoint also fires for SCTP and MPTCP sockets.
     if protocol != IPPROTO_TCP {
         return 0;
@@ -105,23 +111,15 @@ pub fn tracer_sk_state(ctx: BtfTracePointContext) -> u32 {
     // SAFETY: helper without preconditions.
     put!(slot, ts_ns, unsafe { bpf_ktime_get_ns() });
     put!(slot, skaddr, sk as u64);
-    let family: u16 = unsafe { load(sk, off!(skc_family)) };
+    let family: u16 = ld!(sk, skc_family);
     put!(slot, oldstate, oldstate as u8);
     put!(slot, newstate, newstate as u8);
     put!(slot, family, family as u8);
     put!(slot, slots, need as u8);
-    put!(slot, sport, unsafe { load(sk, off!(skc_num)) });
-    put!(slot, dport, u16::from_be(unsafe { load(sk, off!(skc_dport)) }));
-    let net: *const u8 = unsafe { load(sk, off!(skc_net)) };
-    put!(
-        slot,
-        netns,
-        if net.is_null() {
-            0
-        } else {
-            unsafe { load(net, off!(net_ns_inum)) }
-        }
-    );
+    put!(slot, sport, ld!(sk, skc_num));
+    put!(slot, dport, u16::from_be(ld!(sk, skc_dport)));
+    let net: *const u8 = ld!(sk, skc_net);
+    put!(slot, netns, if net.is_null() { 0 } else { ld!(net, net_ns_inum) });
     // SAFETY: fields of the free slot.
     let (sa, da) = unsafe {
         (
@@ -130,17 +128,19 @@ pub fn tracer_sk_state(ctx: BtfTracePointContext) -> u32 {
         )
     };
     if family == AF_INET {
+        let (s, d): (u32, u32) = (ld!(sk, skc_rcv_saddr), ld!(sk, skc_daddr));
         // SAFETY: the first words of the slot's address fields.
         unsafe {
-            core::ptr::write_volatile(sa, load(sk, off!(skc_rcv_saddr)));
-            core::ptr::write_volatile(da, load(sk, off!(skc_daddr)));
+            core::ptr::write_volatile(sa, s);
+            core::ptr::write_volatile(da, d);
         }
     } else {
         for i in 0..4u32 {
+            let (s, d): (u32, u32) = (ld!(sk, skc_v6_rcv_saddr, 4 * i), ld!(sk, skc_v6_daddr, 4 * i));
             // SAFETY: word i (< 4) of the slot's 16-byte address fields.
             unsafe {
-                core::ptr::write_volatile(sa.add(i as usize), load(sk, off!(skc_v6_rcv_saddr) + 4 * i));
-                core::ptr::write_volatile(da.add(i as usize), load(sk, off!(skc_v6_daddr) + 4 * i));
+                core::ptr::write_volatile(sa.add(i as usize), s);
+                core::ptr::write_volatile(da.add(i as usize), d);
             }
         }
     }
@@ -161,8 +161,8 @@ pub fn tracer_sk_state(ctx: BtfTracePointContext) -> u32 {
             // SAFETY: helper on the tracepoint's socket; NULL unless it is a full TCP socket.
             let tp = unsafe { bpf_skc_to_tcp_sock(sk as *mut _) } as *const u8;
             if !tp.is_null() {
-                acked = unsafe { load(tp, off!(tcp_bytes_acked)) };
-                received = unsafe { load(tp, off!(tcp_bytes_received)) };
+                acked = ld!(tp, tcp_bytes_acked);
+                received = ld!(tp, tcp_bytes_received);
             }
         }
         put!(slot2, bytes_acked, acked);
