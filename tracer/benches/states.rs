@@ -86,6 +86,7 @@ fn run(events: &[SockEvent], json: bool) -> usize {
     let clock = Clock::new();
     let mut line = Vec::with_capacity(80 << 10);
     let mut prefix = Vec::with_capacity(64);
+    let mut text = format::TextWriter::default();
     let mut bytes = 0;
     for chunk in events.chunks(1000) {
         for e in chunk {
@@ -98,7 +99,7 @@ fn run(events: &[SockEvent], json: bool) -> usize {
             } else {
                 prefix.clear();
                 printer.write_timestamp(&mut prefix, wall);
-                format::write_text(&mut line, &prefix, t);
+                text.write(&mut line, &prefix, t);
             }
             if line.len() >= 64 << 10 {
                 bytes += black_box(&line).len();

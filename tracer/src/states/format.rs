@@ -3,7 +3,7 @@
 
 use std::{io::Write as _, net::IpAddr};
 
-use super::model::{Transition, Tuple};
+use super::model::{Owner, Transition, Tuple};
 use crate::print::{
     Timestamp,
     out::{DIGITS2, Out as _, dot_micros},
@@ -90,16 +90,49 @@ fn write_ms(out: &mut Vec<u8>, ms: Option<f64>) {
     out.extend_from_slice(b" ms");
 }
 
-/// Appends the text of a transition: `prefix` (the timestamp, written by the
-/// caller in the printer's format) and
-/// `tcp-state IP SRC.SPORT > DST.DPORT: OLD -> NEW[ (derived)] MS ms, pid PID COMM, netns N`,
-/// then, when the connection ended, the same prefix and
-/// `tcp-life IP ...: DURATION ms, handshake MS ms, sent N B, received N B, closed by WHO, pid PID COMM`.
-/// Unknown values are printed as `?`.
-pub fn write_text(out: &mut Vec<u8>, prefix: &[u8], t: &Transition) {
+/// The parts of a transition's text that are the same on every line of its
+/// socket: `IP SRC.SPORT > DST.DPORT: `, then `, pid PID COMM`, then
+/// `, netns N` and the newline, in one buffer.
+#[derive(Clone, Debug, Default)]
+struct SocketText {
+    text: Vec<u8>,
+    /// Where the owner's part starts, and the namespace's.
+    owner_at: usize,
+    netns_at: usize,
+}
+
+impl SocketText {
+    fn fill(&mut self, t: &Transition) {
+        self.text.clear();
+        write_tuple(&mut self.text, &t.tuple);
+        self.owner_at = self.text.len();
+        self.text.extend_from_slice(b", ");
+        write_owner(&mut self.text, t);
+        self.netns_at = self.text.len();
+        self.text.extend_from_slice(b", netns ");
+        int(&mut self.text, t.netns);
+        self.text.push(b'\n');
+    }
+
+    fn tuple(&self) -> &[u8] {
+        &self.text[..self.owner_at]
+    }
+
+    /// `, pid PID COMM, netns N` and the newline.
+    fn owner_netns(&self) -> &[u8] {
+        &self.text[self.owner_at..]
+    }
+
+    fn owner(&self) -> &[u8] {
+        &self.text[self.owner_at..self.netns_at]
+    }
+}
+
+/// Assembles the line(s) of [`write_text`] from the socket's parts.
+fn assemble(out: &mut Vec<u8>, prefix: &[u8], t: &Transition, sock: &SocketText) {
     out.extend_from_slice(prefix);
     out.extend_from_slice(b"tcp-state ");
-    write_tuple(out, &t.tuple);
+    out.extend_from_slice(sock.tuple());
     state(out, t.old);
     out.extend_from_slice(b" -> ");
     state(out, t.new);
@@ -108,15 +141,11 @@ pub fn write_text(out: &mut Vec<u8>, prefix: &[u8], t: &Transition) {
     }
     out.push(b' ');
     write_ms(out, t.ms_in_old);
-    out.extend_from_slice(b", ");
-    write_owner(out, t);
-    out.extend_from_slice(b", netns ");
-    int(out, t.netns);
-    out.push(b'\n');
+    out.extend_from_slice(sock.owner_netns());
     if let Some(l) = &t.lifetime {
         out.extend_from_slice(prefix);
         out.extend_from_slice(b"tcp-life ");
-        write_tuple(out, &t.tuple);
+        out.extend_from_slice(sock.tuple());
         write_ms(out, Some(l.duration_ms));
         out.extend_from_slice(b", handshake ");
         write_ms(out, l.handshake_ms);
@@ -131,9 +160,74 @@ pub fn write_text(out: &mut Vec<u8>, prefix: &[u8], t: &Transition) {
             int(out, l.syn_retransmits);
             out.extend_from_slice(b" SYN retransmits");
         }
-        out.extend_from_slice(b", ");
-        write_owner(out, t);
+        out.extend_from_slice(sock.owner());
         out.push(b'\n');
+    }
+}
+
+/// Appends the text of a transition: `prefix` (the timestamp, written by the
+/// caller in the printer's format) and
+/// `tcp-state IP SRC.SPORT > DST.DPORT: OLD -> NEW[ (derived)] MS ms, pid PID COMM, netns N`,
+/// then, when the connection ended, the same prefix and
+/// `tcp-life IP ...: DURATION ms, handshake MS ms, sent N B, received N B, closed by WHO, pid PID COMM`.
+/// Unknown values are printed as `?`. [`TextWriter`] does the same faster
+/// for a stream of transitions.
+pub fn write_text(out: &mut Vec<u8>, prefix: &[u8], t: &Transition) {
+    let mut sock = SocketText::default();
+    sock.fill(t);
+    assemble(out, prefix, t, &sock);
+}
+
+/// Sockets whose line parts [`TextWriter`] keeps.
+const TEXT_CACHE: usize = 64;
+
+/// [`write_text`] for a stream of transitions: the parts of a line that are
+/// the same for all lines of a socket (addresses, owner, namespace: half of
+/// a line's formatting) are formatted once and kept for the sockets printed
+/// last, in a direct-mapped table. A connection prints some six lines a side.
+#[derive(Debug)]
+pub struct TextWriter {
+    slots: Vec<Option<Cached>>,
+}
+
+/// A socket's line parts, and what they were made from.
+#[derive(Clone, Debug)]
+struct Cached {
+    netns: u32,
+    tuple: Tuple,
+    owner: Option<Owner>,
+    text: SocketText,
+}
+
+impl Default for TextWriter {
+    fn default() -> Self {
+        TextWriter {
+            slots: vec![None; TEXT_CACHE],
+        }
+    }
+}
+
+impl TextWriter {
+    pub fn write(&mut self, out: &mut Vec<u8>, prefix: &[u8], t: &Transition) {
+        let at = (usize::from(t.tuple.sport) ^ usize::from(t.tuple.dport) << 3 ^ t.netns as usize) % TEXT_CACHE;
+        let slot = &mut self.slots[at];
+        match slot {
+            Some(c) if c.netns == t.netns && c.tuple == t.tuple && c.owner == t.owner => {}
+            _ => {
+                // The slot's buffer is reused.
+                let mut text = slot.take().map(|c| c.text).unwrap_or_default();
+                text.fill(t);
+                *slot = Some(Cached {
+                    netns: t.netns,
+                    tuple: t.tuple,
+                    owner: t.owner,
+                    text,
+                });
+            }
+        }
+        if let Some(c) = slot {
+            assemble(out, prefix, t, &c.text);
+        }
     }
 }
 
@@ -299,6 +393,33 @@ mod tests {
             state(&mut out, st);
             assert_eq!(out, state_name(st).as_bytes());
         }
+    }
+
+    #[test]
+    fn text_writer_equals_write_text() {
+        let mut w = TextWriter::default();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let mut t = transition();
+        for i in 0..500u32 {
+            // Sockets that share a slot, owners that change, lifetimes.
+            t.tuple.sport = 40000 + (i % 7) as u16 * 64;
+            t.netns = 4026531840 + i % 3;
+            t.owner = (i % 5 != 0).then(|| Owner {
+                pid: 1000 + i % 4,
+                comm: Comm::from(if i % 2 == 0 { "curl" } else { "python3" }),
+            });
+            t.lifetime = (i % 6 == 0).then_some(Lifetime {
+                duration_ms: f64::from(i),
+                handshake_ms: None,
+                bytes_sent: u64::from(i),
+                bytes_received: 7,
+                closed_by: Closer::Remote,
+                syn_retransmits: i % 2,
+            });
+            write_text(&mut a, b"12:00:00.000001 ", &t);
+            w.write(&mut b, b"12:00:00.000001 ", &t);
+        }
+        assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
     }
 
     #[test]

@@ -251,6 +251,7 @@ pub fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<StatesSummar
         clock: Clock::new(),
         line: Vec::with_capacity(WRITE_CHUNK + 4096),
         prefix: Vec::with_capacity(64),
+        text: format::TextWriter::default(),
         json: cfg.json,
         flush_each,
         printed: 0,
@@ -456,6 +457,7 @@ struct Output<'a> {
     clock: Clock,
     line: Vec<u8>,
     prefix: Vec<u8>,
+    text: format::TextWriter,
     json: bool,
     flush_each: bool,
     printed: u64,
@@ -486,7 +488,7 @@ impl Output<'_> {
             } else {
                 self.prefix.clear();
                 self.printer.write_timestamp(&mut self.prefix, wall);
-                format::write_text(&mut self.line, &self.prefix, t);
+                self.text.write(&mut self.line, &self.prefix, t);
             }
             self.printed += 1;
             if self.flush_each {
