@@ -86,7 +86,7 @@ fn run(events: &[SockEvent], json: bool) -> usize {
     let clock = Clock::new();
     let mut line = Vec::with_capacity(80 << 10);
     let mut prefix = Vec::with_capacity(64);
-    let mut text = format::TextWriter::default();
+    let mut lines = format::LineWriter::new(json);
     let mut bytes = 0;
     for chunk in events.chunks(1000) {
         for e in chunk {
@@ -94,13 +94,11 @@ fn run(events: &[SockEvent], json: bool) -> usize {
         }
         for t in &transitions {
             let wall = clock.to_wall(t.ts_ns);
-            if json {
-                format::write_json(&mut line, wall, t);
-            } else {
-                prefix.clear();
+            prefix.clear();
+            if !json {
                 printer.write_timestamp(&mut prefix, wall);
-                text.write(&mut line, &prefix, t);
             }
+            lines.write(&mut line, &prefix, wall, t);
             if line.len() >= 64 << 10 {
                 bytes += black_box(&line).len();
                 line.clear();

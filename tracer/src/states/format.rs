@@ -102,7 +102,7 @@ struct SocketText {
 }
 
 impl SocketText {
-    fn fill(&mut self, t: &Transition) {
+    fn fill_text(&mut self, t: &Transition) {
         self.text.clear();
         write_tuple(&mut self.text, &t.tuple);
         self.owner_at = self.text.len();
@@ -114,11 +114,44 @@ impl SocketText {
         self.text.push(b'\n');
     }
 
+    /// The JSON parts: `,"family":…,"dport":N,"old":"`, then
+    /// `,"pid":N,"comm":"…"`, then `,"netns":N`.
+    fn fill_json(&mut self, t: &Transition) {
+        let out = &mut self.text;
+        out.clear();
+        out.extend_from_slice(if t.tuple.src.is_ipv4() {
+            b",\"family\":\"inet\",\"src\":\""
+        } else {
+            b",\"family\":\"inet6\",\"src\":\""
+        });
+        ip(out, t.tuple.src);
+        out.extend_from_slice(b"\",\"sport\":");
+        int(out, t.tuple.sport);
+        out.extend_from_slice(b",\"dst\":\"");
+        ip(out, t.tuple.dst);
+        out.extend_from_slice(b"\",\"dport\":");
+        int(out, t.tuple.dport);
+        out.extend_from_slice(b",\"old\":\"");
+        self.owner_at = out.len();
+        match &t.owner {
+            Some(o) => {
+                out.extend_from_slice(b",\"pid\":");
+                int(out, o.pid);
+                out.extend_from_slice(b",\"comm\":");
+                json_str(out, &o.comm);
+            }
+            None => out.extend_from_slice(b",\"pid\":null,\"comm\":null"),
+        }
+        self.netns_at = out.len();
+        out.extend_from_slice(b",\"netns\":");
+        int(out, t.netns);
+    }
+
     fn tuple(&self) -> &[u8] {
         &self.text[..self.owner_at]
     }
 
-    /// `, pid PID COMM, netns N` and the newline.
+    /// `, pid PID COMM, netns N` and the newline (JSON: `,"pid":…,"netns":N`).
     fn owner_netns(&self) -> &[u8] {
         &self.text[self.owner_at..]
     }
@@ -170,23 +203,25 @@ fn assemble(out: &mut Vec<u8>, prefix: &[u8], t: &Transition, sock: &SocketText)
 /// `tcp-state IP SRC.SPORT > DST.DPORT: OLD -> NEW[ (derived)] MS ms, pid PID COMM, netns N`,
 /// then, when the connection ended, the same prefix and
 /// `tcp-life IP ...: DURATION ms, handshake MS ms, sent N B, received N B, closed by WHO, pid PID COMM`.
-/// Unknown values are printed as `?`. [`TextWriter`] does the same faster
+/// Unknown values are printed as `?`. [`LineWriter`] does the same faster
 /// for a stream of transitions.
 pub fn write_text(out: &mut Vec<u8>, prefix: &[u8], t: &Transition) {
     let mut sock = SocketText::default();
-    sock.fill(t);
+    sock.fill_text(t);
     assemble(out, prefix, t, &sock);
 }
 
-/// Sockets whose line parts [`TextWriter`] keeps.
-const TEXT_CACHE: usize = 64;
+/// Sockets whose line parts [`LineWriter`] keeps.
+const LINE_CACHE: usize = 64;
 
-/// [`write_text`] for a stream of transitions: the parts of a line that are
-/// the same for all lines of a socket (addresses, owner, namespace: half of
-/// a line's formatting) are formatted once and kept for the sockets printed
-/// last, in a direct-mapped table. A connection prints some six lines a side.
+/// [`write_text`] or [`write_json`] for a stream of transitions: the parts of
+/// a line that are the same for all lines of a socket (addresses, owner,
+/// namespace: half of a line's formatting) are formatted once and kept for
+/// the sockets printed last, in a direct-mapped table. A connection prints
+/// some six lines a side.
 #[derive(Debug)]
-pub struct TextWriter {
+pub struct LineWriter {
+    json: bool,
     slots: Vec<Option<Cached>>,
 }
 
@@ -199,24 +234,29 @@ struct Cached {
     text: SocketText,
 }
 
-impl Default for TextWriter {
-    fn default() -> Self {
-        TextWriter {
-            slots: vec![None; TEXT_CACHE],
+impl LineWriter {
+    /// Text lines, or JSON lines.
+    pub fn new(json: bool) -> LineWriter {
+        LineWriter {
+            json,
+            slots: vec![None; LINE_CACHE],
         }
     }
-}
 
-impl TextWriter {
-    pub fn write(&mut self, out: &mut Vec<u8>, prefix: &[u8], t: &Transition) {
-        let at = (usize::from(t.tuple.sport) ^ usize::from(t.tuple.dport) << 3 ^ t.netns as usize) % TEXT_CACHE;
-        let slot = &mut self.slots[at];
+    /// The line parts of `t`'s socket, formatted when not kept.
+    fn parts(&mut self, t: &Transition) -> Option<&SocketText> {
+        let at = (usize::from(t.tuple.sport) ^ usize::from(t.tuple.dport) << 3 ^ t.netns as usize) % LINE_CACHE;
+        let slot = self.slots.get_mut(at)?;
         match slot {
             Some(c) if c.netns == t.netns && c.tuple == t.tuple && c.owner == t.owner => {}
             _ => {
                 // The slot's buffer is reused.
                 let mut text = slot.take().map(|c| c.text).unwrap_or_default();
-                text.fill(t);
+                if self.json {
+                    text.fill_json(t);
+                } else {
+                    text.fill_text(t);
+                }
                 *slot = Some(Cached {
                     netns: t.netns,
                     tuple: t.tuple,
@@ -225,8 +265,17 @@ impl TextWriter {
                 });
             }
         }
-        if let Some(c) = slot {
-            assemble(out, prefix, t, &c.text);
+        slot.as_ref().map(|c| &c.text)
+    }
+
+    /// Appends `t`'s line(s): text after `prefix` (the timestamp), or JSON
+    /// with `wall` as its time.
+    pub fn write(&mut self, out: &mut Vec<u8>, prefix: &[u8], wall: Timestamp, t: &Transition) {
+        let json = self.json;
+        match self.parts(t) {
+            Some(sock) if json => assemble_json(out, wall, t, sock),
+            Some(sock) => assemble(out, prefix, t, sock),
+            None => {}
         }
     }
 }
@@ -266,41 +315,26 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
 /// connection ended. Written by hand: it runs for every state change, and
 /// serde_json took twice as long.
 pub fn write_json(out: &mut Vec<u8>, wall: Timestamp, t: &Transition) {
+    let mut sock = SocketText::default();
+    sock.fill_json(t);
+    assemble_json(out, wall, t, &sock);
+}
+
+/// Assembles the line of [`write_json`] from the socket's parts.
+fn assemble_json(out: &mut Vec<u8>, wall: Timestamp, t: &Transition, sock: &SocketText) {
     out.extend_from_slice(b"{\"time\":");
     if wall.sec < 0 {
         out.push(b'-');
     }
     int(out, wall.sec.unsigned_abs());
     dot_micros(out, (wall.nsec / 1000).min(999_999) as u32);
-    out.extend_from_slice(if t.tuple.src.is_ipv4() {
-        b",\"family\":\"inet\",\"src\":\""
-    } else {
-        b",\"family\":\"inet6\",\"src\":\""
-    });
-    ip(out, t.tuple.src);
-    out.extend_from_slice(b"\",\"sport\":");
-    int(out, t.tuple.sport);
-    out.extend_from_slice(b",\"dst\":\"");
-    ip(out, t.tuple.dst);
-    out.extend_from_slice(b"\",\"dport\":");
-    int(out, t.tuple.dport);
-    out.extend_from_slice(b",\"old\":\"");
+    out.extend_from_slice(sock.tuple());
     state(out, t.old);
     out.extend_from_slice(b"\",\"new\":\"");
     state(out, t.new);
     out.extend_from_slice(b"\",\"ms_in_old\":");
     json_ms(out, t.ms_in_old);
-    match &t.owner {
-        Some(o) => {
-            out.extend_from_slice(b",\"pid\":");
-            int(out, o.pid);
-            out.extend_from_slice(b",\"comm\":");
-            json_str(out, &o.comm);
-        }
-        None => out.extend_from_slice(b",\"pid\":null,\"comm\":null"),
-    }
-    out.extend_from_slice(b",\"netns\":");
-    int(out, t.netns);
+    out.extend_from_slice(sock.owner_netns());
     out.extend_from_slice(if t.derived {
         b",\"derived\":true"
     } else {
@@ -396,9 +430,10 @@ mod tests {
     }
 
     #[test]
-    fn text_writer_equals_write_text() {
-        let mut w = TextWriter::default();
-        let (mut a, mut b) = (Vec::new(), Vec::new());
+    fn line_writer_equals_write_text_and_json() {
+        let (mut w, mut wj) = (LineWriter::new(false), LineWriter::new(true));
+        let (mut a, mut b, mut aj, mut bj) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let wall = Timestamp { sec: 5, nsec: 7_000 };
         let mut t = transition();
         for i in 0..500u32 {
             // Sockets that share a slot, owners that change, lifetimes.
@@ -417,9 +452,12 @@ mod tests {
                 syn_retransmits: i % 2,
             });
             write_text(&mut a, b"12:00:00.000001 ", &t);
-            w.write(&mut b, b"12:00:00.000001 ", &t);
+            w.write(&mut b, b"12:00:00.000001 ", wall, &t);
+            write_json(&mut aj, wall, &t);
+            wj.write(&mut bj, b"", wall, &t);
         }
         assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
+        assert_eq!(String::from_utf8_lossy(&aj), String::from_utf8_lossy(&bj));
     }
 
     #[test]

@@ -251,7 +251,7 @@ pub fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<StatesSummar
         clock: Clock::new(),
         line: Vec::with_capacity(WRITE_CHUNK + 4096),
         prefix: Vec::with_capacity(64),
-        text: format::TextWriter::default(),
+        lines: format::LineWriter::new(cfg.json),
         json: cfg.json,
         flush_each,
         printed: 0,
@@ -457,7 +457,7 @@ struct Output<'a> {
     clock: Clock,
     line: Vec<u8>,
     prefix: Vec<u8>,
-    text: format::TextWriter,
+    lines: format::LineWriter,
     json: bool,
     flush_each: bool,
     printed: u64,
@@ -483,13 +483,11 @@ impl Output<'_> {
                 continue;
             }
             let wall = self.clock.to_wall(t.ts_ns);
-            if self.json {
-                format::write_json(&mut self.line, wall, t);
-            } else {
-                self.prefix.clear();
+            self.prefix.clear();
+            if !self.json {
                 self.printer.write_timestamp(&mut self.prefix, wall);
-                self.text.write(&mut self.line, &self.prefix, t);
             }
+            self.lines.write(&mut self.line, &self.prefix, wall, t);
             self.printed += 1;
             if self.flush_each {
                 self.w.write_all(&self.line).map_err(StatesError::Stdout)?;
