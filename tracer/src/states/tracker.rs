@@ -934,13 +934,15 @@ impl Tracker {
             self.start(ev, tuple, out);
             return;
         }
-        if !self.conns.contains_key(&sk) {
-            let c = self.adopt(ev, tuple).unwrap_or_else(|| Conn::new(ev.netns, tuple, ts));
-            self.conns.insert(sk, c);
-        }
-        // Any later event of a socket releases its held line first (in order).
-        if self.conns.get(&sk).is_some_and(|c| c.held.is_some()) {
-            self.release(sk, Some(tuple), out);
+        // One lookup when the socket is known and holds no line (the usual case).
+        match self.conns.get(&sk).map(|c| c.held.is_some()) {
+            Some(false) => {}
+            // Any later event of a socket releases its held line first (in order).
+            Some(true) => self.release(sk, Some(tuple), out),
+            None => {
+                let c = self.adopt(ev, tuple).unwrap_or_else(|| Conn::new(ev.netns, tuple, ts));
+                self.conns.insert(sk, c);
+            }
         }
         let derive_tw = self.derive_timewait && self.kernel_timewait != Some(true);
         let Some(c) = self.conns.get_mut(&sk) else { return };
