@@ -50,15 +50,18 @@ const SECOND_NS: u64 = 1_000_000_000;
 /// The diagnoses may take this share of one CPU at most: when a huge table
 /// makes one run take longer than 1/this of a second, they run less often.
 const DIAGNOSIS_CPU_DIVISOR: u32 = 100;
-/// The request poll may take this share of one CPU at most (its kernel time:
-/// some 150 ns a socket of the namespace, 7 ms with 45 000 timewait
-/// sockets). SYN-ACK retransmissions still show half-open connections
-/// within about a second when the poll is slowed down.
-const POLL_CPU_DIVISOR: u64 = 500;
+/// The request poll may take this share of one CPU at most. Its kernel time
+/// grows with every TCP socket of the host, whatever its namespace (the dump
+/// walks the whole connection hash: about 1 ms with 5,000 timewait sockets
+/// here, 7 ms with 45,000), and it was most of an idle tracer's CPU. Then
+/// it runs every few seconds; SYN-ACK retransmissions still show half-open
+/// connections about a second after their SYN.
+const POLL_CPU_DIVISOR: u64 = 4000;
 /// With more timewait sockets than this, the diagnoses look at them only
 /// every [`TIME_WAIT_EVERY`] runs (their alert is about a count that moves
-/// over a minute; the other states are still diagnosed every second).
-const TIME_WAIT_MANY: usize = 10_000;
+/// over a minute; the other states are still diagnosed every second): a
+/// timewait socket costs some 100 ns a run to copy, count and group.
+const TIME_WAIT_MANY: usize = 1_000;
 const TIME_WAIT_EVERY: u32 = 5;
 /// An alert still true is printed again after this long.
 const ALERT_REPEAT_NS: u64 = 60 * SECOND_NS;
