@@ -135,8 +135,14 @@ const _: () = assert!(size_of::<SockEvent>() == 112);
 /// One slot of the per-CPU state rings (`STATE_RING`): a state change seen by the
 /// `tracer_sk_state` program. Written by one CPU only (the kernel never nests a program
 /// in itself on a CPU), read in place by user space through an mmap of the map.
-/// `slots` is 2 when a [`StateExtra`] follows in the next slot (the owner at CLOSE →
-/// SYN_SENT / LISTEN, the byte totals at → CLOSE).
+///
+/// The extra data of CLOSE → X (the owner: `pid_tgid`, then `comm`) and of X → CLOSE
+/// (the byte totals: `bytes_acked`, then `bytes_received`) is 24 bytes. An IPv4 record
+/// carries it inline: `a` holds the local address (4 bytes), the remote one (4) and
+/// the extra's first 8 bytes, `b` the other 16. An IPv6 record has the local address in
+/// `a` and the remote one in `b`, and its extra in a [`StateExtra`] in the next slot
+/// (`slots` is then 2). Most records are IPv4, and a slot less is a cache line less to
+/// write and to read.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StateRec {
@@ -144,9 +150,9 @@ pub struct StateRec {
     pub ts_ns: u64,
     /// Kernel address of the socket.
     pub skaddr: u64,
-    /// Local and remote address (IPv4 in the first 4 bytes).
-    pub saddr: [u8; 16],
-    pub daddr: [u8; 16],
+    /// Addresses, and an IPv4 record's extra (see above).
+    pub a: [u8; 16],
+    pub b: [u8; 16],
     /// Inode number of the socket's network namespace.
     pub netns: u32,
     /// Local and remote port, host byte order.
@@ -156,13 +162,13 @@ pub struct StateRec {
     pub newstate: u8,
     /// AF_INET or AF_INET6.
     pub family: u8,
-    /// Slots this record takes: 1, or 2 with a [`StateExtra`].
+    /// Slots this record takes: 1, or 2 with a [`StateExtra`] (IPv6 only).
     pub slots: u8,
     pub _pad: [u8; 4],
 }
 const _: () = assert!(size_of::<StateRec>() == 64);
 
-/// The second slot of a two-slot [`StateRec`].
+/// The second slot of a two-slot (IPv6) [`StateRec`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StateExtra {

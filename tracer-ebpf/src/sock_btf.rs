@@ -85,8 +85,12 @@ pub fn tracer_sk_state(ctx: BtfTracePointContext) -> u32 {
         count(counter::STATE_LOST);
         return 0;
     };
+    let family: u16 = ld!(sk, skc_family);
+    let v4 = family == AF_INET;
+    // CLOSE → X carries the owner, X → CLOSE the byte totals: inline in an
+    // IPv4 record, in the next slot after an IPv6 one (see StateRec).
     let extra = oldstate == TCP_CLOSE || newstate == TCP_CLOSE;
-    let need: u64 = if extra { 2 } else { 1 };
+    let need: u64 = if extra && !v4 { 2 } else { 1 };
     // SAFETY: `pos` is this CPU's entry of an array map; user space only ever
     // writes `tail`, and only forward.
     let (head, tail, records) = unsafe {
@@ -111,7 +115,6 @@ pub fn tracer_sk_state(ctx: BtfTracePointContext) -> u32 {
     // SAFETY: helper without preconditions.
     put!(slot, ts_ns, unsafe { bpf_ktime_get_ns() });
     put!(slot, skaddr, sk as u64);
-    let family: u16 = ld!(sk, skc_family);
     put!(slot, oldstate, oldstate as u8);
     put!(slot, newstate, newstate as u8);
     put!(slot, family, family as u8);
@@ -120,53 +123,59 @@ pub fn tracer_sk_state(ctx: BtfTracePointContext) -> u32 {
     put!(slot, dport, u16::from_be(ld!(sk, skc_dport)));
     let net: *const u8 = ld!(sk, skc_net);
     put!(slot, netns, if net.is_null() { 0 } else { ld!(net, net_ns_inum) });
-    // SAFETY: fields of the free slot.
-    let (sa, da) = unsafe {
-        (
-            (&raw mut (*slot).saddr).cast::<u32>(),
-            (&raw mut (*slot).daddr).cast::<u32>(),
-        )
+    // The extra: the owner (pid_tgid; comm) or the byte totals (acked; received).
+    let (x8, x16): (u64, [u8; 16]) = if !extra {
+        (0, [0; 16])
+    } else if oldstate == TCP_CLOSE {
+        (bpf_get_current_pid_tgid(), bpf_get_current_comm().unwrap_or([0; 16]))
+    } else {
+        // SAFETY: helper on the tracepoint's socket; NULL unless it is a full TCP socket.
+        let tp = unsafe { bpf_skc_to_tcp_sock(sk as *mut _) } as *const u8;
+        let mut received = [0u8; 16];
+        let mut acked = 0u64;
+        if !tp.is_null() {
+            acked = ld!(tp, tcp_bytes_acked);
+            let r: u64 = ld!(tp, tcp_bytes_received);
+            received[..8].copy_from_slice(&r.to_ne_bytes());
+        }
+        (acked, received)
     };
-    if family == AF_INET {
+    // SAFETY: fields of the free slot.
+    let (a, b) = unsafe { ((&raw mut (*slot).a).cast::<u8>(), (&raw mut (*slot).b).cast::<u8>()) };
+    if v4 {
         let (s, d): (u32, u32) = (ld!(sk, skc_rcv_saddr), ld!(sk, skc_daddr));
-        // SAFETY: the first words of the slot's address fields.
+        // SAFETY: bytes 0..4, 4..8 and 8..16 of `a`, and `b`, of the free slot.
         unsafe {
-            core::ptr::write_volatile(sa, s);
-            core::ptr::write_volatile(da, d);
+            core::ptr::write_volatile(a.cast::<u32>(), s);
+            core::ptr::write_volatile(a.add(4).cast::<u32>(), d);
+            if extra {
+                core::ptr::write_volatile(a.add(8).cast::<u64>(), x8);
+                core::ptr::write_volatile(b.cast::<[u8; 16]>(), x16);
+            }
         }
     } else {
         for i in 0..4u32 {
             let (s, d): (u32, u32) = (ld!(sk, skc_v6_rcv_saddr, 4 * i), ld!(sk, skc_v6_daddr, 4 * i));
             // SAFETY: word i (< 4) of the slot's 16-byte address fields.
             unsafe {
-                core::ptr::write_volatile(sa.add(i as usize), s);
-                core::ptr::write_volatile(da.add(i as usize), d);
+                core::ptr::write_volatile(a.cast::<u32>().add(i as usize), s);
+                core::ptr::write_volatile(b.cast::<u32>().add(i as usize), d);
             }
         }
-    }
-    if extra {
-        let Some(slot2) = STATE_RING.get_ptr_mut((base + ((head + 1) & mask)) as u32) else {
-            count(counter::STATE_LOST);
-            return 0;
-        };
-        let slot2 = slot2.cast::<StateExtra>();
-        if oldstate == TCP_CLOSE {
-            put!(slot2, pid_tgid, bpf_get_current_pid_tgid());
-            put!(slot2, comm, bpf_get_current_comm().unwrap_or([0; 16]));
-        } else {
-            put!(slot2, pid_tgid, 0);
+        if extra {
+            let Some(slot2) = STATE_RING.get_ptr_mut((base + ((head + 1) & mask)) as u32) else {
+                count(counter::STATE_LOST);
+                return 0;
+            };
+            let slot2 = slot2.cast::<StateExtra>();
+            let owner = oldstate == TCP_CLOSE;
+            put!(slot2, pid_tgid, if owner { x8 } else { 0 });
+            put!(slot2, comm, if owner { x16 } else { [0; 16] });
+            put!(slot2, bytes_acked, if owner { 0 } else { x8 });
+            let mut r = [0u8; 8];
+            r.copy_from_slice(&x16[..8]);
+            put!(slot2, bytes_received, if owner { 0 } else { u64::from_ne_bytes(r) });
         }
-        let (mut acked, mut received) = (0u64, 0u64);
-        if newstate == TCP_CLOSE {
-            // SAFETY: helper on the tracepoint's socket; NULL unless it is a full TCP socket.
-            let tp = unsafe { bpf_skc_to_tcp_sock(sk as *mut _) } as *const u8;
-            if !tp.is_null() {
-                acked = ld!(tp, tcp_bytes_acked);
-                received = ld!(tp, tcp_bytes_received);
-            }
-        }
-        put!(slot2, bytes_acked, acked);
-        put!(slot2, bytes_received, received);
     }
     // Volatile writes keep their order: the record(s), then the head that
     // publishes them (x86 keeps stores in order; user space loads head first).

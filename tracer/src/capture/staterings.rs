@@ -20,6 +20,11 @@ use std::{
 use aya::maps::MapData;
 use tracer_common::{RingPos, SockEvent, StateExtra, StateRec, sock_kind};
 
+/// `StateRec::family` of an IPv4 record (its extra is inline).
+const AF_INET: u8 = 2;
+/// TCP_CLOSE: the transitions that carry an extra start or end in it.
+const TCP_CLOSE: u8 = 7;
+
 /// Slots per CPU for about `bytes` of ring over `cpus` CPUs: a power of two,
 /// at least 1024, at most 1 Mi.
 pub fn slots_per_cpu(bytes: u64, cpus: u32) -> u32 {
@@ -217,18 +222,41 @@ impl StateRings {
             family: rec.family,
             sport: rec.sport,
             dport: rec.dport,
-            saddr: rec.saddr,
-            daddr: rec.daddr,
             netns: rec.netns,
             ..SockEvent::default()
         };
-        let n = u64::from(rec.slots.clamp(1, 2)).min(self.head[cpu].wrapping_sub(self.tail[cpu]));
-        if n == 2 {
-            let ex: StateExtra = self.slot(cpu, self.tail[cpu] + 1);
-            ev.pid_tgid = ex.pid_tgid;
-            ev.comm = ex.comm;
-            ev.bytes_acked = ex.bytes_acked;
-            ev.bytes_received = ex.bytes_received;
+        // The extra of CLOSE → X (the owner) and X → CLOSE (the byte totals):
+        // 8 bytes, then 16 (see StateRec).
+        let mut extra = None;
+        let mut n = 1;
+        if rec.family == AF_INET {
+            ev.saddr[..4].copy_from_slice(&rec.a[..4]);
+            ev.daddr[..4].copy_from_slice(&rec.a[4..8]);
+            let mut x8 = [0u8; 8];
+            x8.copy_from_slice(&rec.a[8..]);
+            extra = Some((u64::from_ne_bytes(x8), rec.b));
+        } else {
+            ev.saddr = rec.a;
+            ev.daddr = rec.b;
+            n = u64::from(rec.slots.clamp(1, 2)).min(self.head[cpu].wrapping_sub(self.tail[cpu]));
+            if n == 2 {
+                let ex: StateExtra = self.slot(cpu, self.tail[cpu] + 1);
+                ev.pid_tgid = ex.pid_tgid;
+                ev.comm = ex.comm;
+                ev.bytes_acked = ex.bytes_acked;
+                ev.bytes_received = ex.bytes_received;
+            }
+        }
+        if let Some((x8, x16)) = extra {
+            if rec.oldstate == TCP_CLOSE {
+                ev.pid_tgid = x8;
+                ev.comm = x16;
+            } else if rec.newstate == TCP_CLOSE {
+                let mut r = [0u8; 8];
+                r.copy_from_slice(&x16[..8]);
+                ev.bytes_acked = x8;
+                ev.bytes_received = u64::from_ne_bytes(r);
+            }
         }
         self.tail[cpu] += n.max(1);
         ev
@@ -306,26 +334,34 @@ impl StateRings {
         }
     }
 
-    /// What the kernel program does: writes the record (and its extra slot)
-    /// and advances the CPU's head. False when the ring is full.
-    pub fn produce(&self, cpu: usize, rec: StateRec, extra: Option<StateExtra>) -> bool {
+    /// What the kernel program does: writes the record (and its extra: inline
+    /// in an IPv4 record, in the next slot after an IPv6 one) and advances
+    /// the CPU's head. False when the ring is full.
+    pub fn produce(&self, cpu: usize, mut rec: StateRec, extra: Option<StateExtra>) -> bool {
         let head = self.head_atomic(cpu).load(Ordering::Relaxed);
         let tail = self.tail_atomic(cpu).load(Ordering::Acquire);
-        let need = if extra.is_some() { 2 } else { 1 };
+        let inline = rec.family == AF_INET;
+        let need = if extra.is_some() && !inline { 2 } else { 1 };
         if head - tail + need > self.slots {
             return false;
+        }
+        rec.slots = need as u8;
+        if let Some(ex) = extra.filter(|_| inline) {
+            let (x8, x16) = if rec.oldstate == TCP_CLOSE {
+                (ex.pid_tgid, ex.comm)
+            } else {
+                let mut x16 = [0u8; 16];
+                x16[..8].copy_from_slice(&ex.bytes_received.to_ne_bytes());
+                (ex.bytes_acked, x16)
+            };
+            rec.a[8..].copy_from_slice(&x8.to_ne_bytes());
+            rec.b = x16;
         }
         let at = |n: u64| self.slot_ptr(cpu, n);
         // SAFETY: free slots of this CPU's ring.
         unsafe {
-            std::ptr::write(
-                at(head).cast(),
-                StateRec {
-                    slots: need as u8,
-                    ..rec
-                },
-            );
-            if let Some(ex) = extra {
+            std::ptr::write(at(head).cast(), rec);
+            if let Some(ex) = extra.filter(|_| !inline) {
                 std::ptr::write(at(head + 1).cast(), ex);
             }
         }
@@ -361,7 +397,11 @@ mod tests {
             comm: *b"curl\0\0\0\0\0\0\0\0\0\0\0\0",
             ..StateExtra::default()
         };
-        assert!(r.produce(1, rec(20, 3), Some(ex)));
+        let connect = StateRec {
+            oldstate: TCP_CLOSE,
+            ..rec(20, 3)
+        };
+        assert!(r.produce(1, connect, Some(ex)));
         assert!(r.produce(1, rec(60, 4), None));
         let other = SockEvent {
             ts_ns: 30,
@@ -381,9 +421,81 @@ mod tests {
     }
 
     #[test]
+    fn extras_inline_for_ipv4_and_in_a_slot_for_ipv6() {
+        let mut r = StateRings::in_memory(1, 8);
+        let bytes = StateExtra {
+            bytes_acked: 1 << 40,
+            bytes_received: 3456,
+            ..StateExtra::default()
+        };
+        let owner = StateExtra {
+            pid_tgid: 42 << 32 | 43,
+            comm: *b"0123456789abcde\0",
+            ..StateExtra::default()
+        };
+        let mut v4 = rec(1, 1);
+        v4.a[..8].copy_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        let close = StateRec {
+            newstate: TCP_CLOSE,
+            ..v4
+        };
+        let open = StateRec {
+            oldstate: TCP_CLOSE,
+            ..v4
+        };
+        let mut v6 = StateRec {
+            family: 10,
+            ..rec(2, 2)
+        };
+        v6.a[15] = 1;
+        v6.b[15] = 2;
+        assert!(r.produce(0, close, Some(bytes)));
+        assert!(r.produce(0, open, Some(owner)));
+        assert!(r.produce(
+            0,
+            StateRec {
+                oldstate: TCP_CLOSE,
+                ..v6
+            },
+            Some(owner)
+        ));
+        assert!(r.produce(
+            0,
+            StateRec {
+                newstate: TCP_CLOSE,
+                ..v6
+            },
+            Some(bytes)
+        ));
+        // Two IPv4 records in a slot each, two IPv6 ones in two each.
+        assert_eq!(r.head_atomic(0).load(Ordering::Relaxed), 6);
+        let mut all = Vec::new();
+        r.drain_into(&mut all);
+        assert_eq!(all.len(), 4);
+        for (i, e) in all.iter().enumerate() {
+            let v4 = i < 2;
+            assert_eq!(e.saddr[..4], if v4 { [10, 0, 0, 1] } else { [0; 4] }, "{i}");
+            assert_eq!(e.daddr[..4], if v4 { [10, 0, 0, 2] } else { [0; 4] }, "{i}");
+            assert_eq!((e.saddr[15], e.daddr[15]), if v4 { (0, 0) } else { (1, 2) }, "{i}");
+            let (p, c, a, b) = (e.pid_tgid, e.comm, e.bytes_acked, e.bytes_received);
+            if e.oldstate == TCP_CLOSE {
+                assert_eq!((p, c, a, b), (owner.pid_tgid, owner.comm, 0, 0), "{i}");
+            } else {
+                assert_eq!((p, c, a, b), (0, [0; 16], 1 << 40, 3456), "{i}");
+            }
+        }
+    }
+
+    #[test]
     fn full_rings_refuse_and_freed_slots_are_reused() {
         let mut r = StateRings::in_memory(1, 4);
-        assert!(r.produce(0, rec(1, 1), Some(StateExtra::default())));
+        // An IPv6 record with its extra: two slots.
+        let v6 = StateRec {
+            family: 10,
+            newstate: TCP_CLOSE,
+            ..rec(1, 1)
+        };
+        assert!(r.produce(0, v6, Some(StateExtra::default())));
         assert!(r.produce(0, rec(2, 2), None));
         assert!(r.produce(0, rec(3, 3), None));
         assert!(!r.produce(0, rec(4, 4), None));
