@@ -290,6 +290,7 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
         },
         transitions: Vec::new(),
         prefix: Vec::new(),
+        lines: format::LineWriter::new(false),
     };
 
     let name = if any {
@@ -396,6 +397,8 @@ struct Sink<'a> {
     transitions: Vec<Transition>,
     /// Reused buffer for the timestamp of state lines.
     prefix: Vec<u8>,
+    /// Formats the state lines.
+    lines: format::LineWriter,
 }
 
 impl Sink<'_> {
@@ -472,7 +475,7 @@ impl Sink<'_> {
             self.prefix.clear();
             let ts = self.clock.to_wall(t.ts_ns);
             self.printer.write_timestamp(&mut self.prefix, ts);
-            format::write_text(&mut self.line, &self.prefix, &t);
+            self.lines.write(&mut self.line, &self.prefix, ts, &t);
             self.out.write_all(&self.line).map_err(LiveError::Stdout)?;
         }
         Ok(())
