@@ -837,19 +837,48 @@ fn run_jobs(
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| 3 * n.get())
         .clamp(2, 8);
+    let step = (jobs.len() / 10).max(1);
+    in_parallel(
+        jobs,
+        workers,
+        out_dir,
+        "scratch",
+        |j| j.capture.display().to_string(),
+        |scratch, i, job| {
+            let runner = Runner {
+                tcpdump: tcpdump.to_owned(),
+                tracer: tracer.to_owned(),
+                scratch: scratch.to_owned(),
+                isolate: isolate.map(Path::to_owned),
+            };
+            let r = runner.job(job, 0);
+            if (i + 1) % step == 0 {
+                eprintln!("xtask: conformance: {}/{} runs", i + 1, jobs.len());
+            }
+            r
+        },
+    )
+}
+
+/// Runs `work(scratch, index, job)` for every job on `workers` threads, each
+/// thread with a scratch directory of its own (`out_dir/PREFIX-PID-N`,
+/// removed at the end); the results come in job order. A job no thread could
+/// run (its scratch directory could not be made) is an error naming `label`.
+pub(crate) fn in_parallel<J: Sync, R: Send>(
+    jobs: &[J],
+    workers: usize,
+    out_dir: &Path,
+    prefix: &str,
+    label: impl Fn(&J) -> String,
+    work: impl Fn(&Path, usize, &J) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Outcome>>>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Option<Result<R>>>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
     std::thread::scope(|s| {
         for w in 0..workers {
-            let (next, results) = (&next, &results);
+            let (next, results, work) = (&next, &results, &work);
             s.spawn(move || {
-                let scratch = out_dir.join(format!("scratch-{}-{w}", std::process::id()));
-                let runner = Runner {
-                    tcpdump: tcpdump.to_owned(),
-                    tracer: tracer.to_owned(),
-                    scratch: scratch.clone(),
-                    isolate: isolate.map(Path::to_owned),
-                };
+                let scratch = out_dir.join(format!("{prefix}-{}-{w}", std::process::id()));
                 if let Err(e) = std::fs::create_dir_all(&scratch) {
                     eprintln!("xtask: creating {}: {e}", scratch.display());
                     return;
@@ -857,11 +886,7 @@ fn run_jobs(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { break };
-                    let r = runner.job(job, 0);
-                    let step = (jobs.len() / 10).max(1);
-                    if (i + 1) % step == 0 {
-                        eprintln!("xtask: conformance: {}/{} runs", i + 1, jobs.len());
-                    }
+                    let r = work(&scratch, i, job);
                     if let Ok(mut g) = results.lock()
                         && let Some(slot) = g.get_mut(i)
                     {
@@ -876,7 +901,7 @@ fn run_jobs(
     results
         .into_iter()
         .zip(jobs)
-        .map(|(r, j)| r.unwrap_or_else(|| bail!("{}: not run", j.capture.display())))
+        .map(|(r, j)| r.unwrap_or_else(|| bail!("{}: not run", label(j))))
         .collect()
 }
 

@@ -18,10 +18,6 @@
 use std::{
     path::{Path, PathBuf},
     process::Command,
-    sync::{
-        Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
     time::{Duration, Instant},
 };
 
@@ -242,39 +238,11 @@ fn run_jobs(jobs: &[Job], tcpdump: &Path, tracer: &Path, out_dir: &Path) -> Resu
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| 2 * n.get())
         .clamp(2, 8);
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Option<String>>>>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for w in 0..workers {
-            let (next, results) = (&next, &results);
-            s.spawn(move || {
-                let scratch = out_dir.join(format!("filters-{}-{w}", std::process::id()));
-                if let Err(e) = std::fs::create_dir_all(&scratch) {
-                    eprintln!("xtask: creating {}: {e}", scratch.display());
-                    return;
-                }
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(job) = jobs.get(i) else { break };
-                    let r = run_one(tcpdump, job, &scratch)
-                        .and_then(|theirs| Ok((theirs, run_one(tracer, job, &scratch)?)))
-                        .map(|(theirs, mine)| compare(job, &theirs, &mine));
-                    if let Ok(mut g) = results.lock()
-                        && let Some(slot) = g.get_mut(i)
-                    {
-                        *slot = Some(r);
-                    }
-                }
-                let _ = std::fs::remove_dir_all(&scratch);
-            });
-        }
-    });
-    let results = results.into_inner().map_err(|_| anyhow::anyhow!("a worker panicked"))?;
-    results
-        .into_iter()
-        .zip(jobs)
-        .map(|(r, j)| r.unwrap_or_else(|| bail!("{}: not run", j.label())))
-        .collect()
+    conformance::in_parallel(jobs, workers, out_dir, "filters", Job::label, |scratch, _, job| {
+        let theirs = run_one(tcpdump, job, scratch)?;
+        let mine = run_one(tracer, job, scratch)?;
+        Ok(compare(job, &theirs, &mine))
+    })
 }
 
 fn expressions(root: &Path) -> Result<Vec<String>> {
