@@ -226,15 +226,21 @@ impl StateRings {
             ..SockEvent::default()
         };
         // The extra of CLOSE → X (the owner) and X → CLOSE (the byte totals):
-        // 8 bytes, then 16 (see StateRec).
-        let mut extra = None;
+        // 8 bytes, then 16 (see StateRec); inline in an IPv4 record.
         let mut n = 1;
         if rec.family == AF_INET {
             ev.saddr[..4].copy_from_slice(&rec.a[..4]);
             ev.daddr[..4].copy_from_slice(&rec.a[4..8]);
-            let mut x8 = [0u8; 8];
+            let (mut x8, mut received) = ([0u8; 8], [0u8; 8]);
             x8.copy_from_slice(&rec.a[8..]);
-            extra = Some((u64::from_ne_bytes(x8), rec.b));
+            received.copy_from_slice(&rec.b[..8]);
+            if rec.oldstate == TCP_CLOSE {
+                ev.pid_tgid = u64::from_ne_bytes(x8);
+                ev.comm = rec.b;
+            } else if rec.newstate == TCP_CLOSE {
+                ev.bytes_acked = u64::from_ne_bytes(x8);
+                ev.bytes_received = u64::from_ne_bytes(received);
+            }
         } else {
             ev.saddr = rec.a;
             ev.daddr = rec.b;
@@ -245,17 +251,6 @@ impl StateRings {
                 ev.comm = ex.comm;
                 ev.bytes_acked = ex.bytes_acked;
                 ev.bytes_received = ex.bytes_received;
-            }
-        }
-        if let Some((x8, x16)) = extra {
-            if rec.oldstate == TCP_CLOSE {
-                ev.pid_tgid = x8;
-                ev.comm = x16;
-            } else if rec.newstate == TCP_CLOSE {
-                let mut r = [0u8; 8];
-                r.copy_from_slice(&x16[..8]);
-                ev.bytes_acked = x8;
-                ev.bytes_received = u64::from_ne_bytes(r);
             }
         }
         self.tail[cpu] += n.max(1);
