@@ -11,6 +11,22 @@ pub const TOOLS: &[&str] = &[
 /// Set by `cargo xtask test`: a missing precondition is then a failure, not a skip.
 pub const NO_SKIP_ENV: &str = "TRACER_TESTS_NO_SKIP";
 
+/// A factor for the tests' time limits (`cargo xtask vm-test` sets it: the guests run on an
+/// emulated CPU, several times slower than the host). Default 1.
+pub const TIME_SCALE_ENV: &str = "TRACER_TESTS_TIME_SCALE";
+
+/// `limit` times [`TIME_SCALE_ENV`]: how long to wait for something that takes `limit` here.
+/// Only limits are scaled, never the time a test waits on purpose, so the scale changes no
+/// assertion, only how long a slow machine is given before a test gives up.
+pub fn scaled(limit: std::time::Duration) -> std::time::Duration {
+    let factor = std::env::var(TIME_SCALE_ENV)
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|f| f.is_finite() && *f >= 1.0)
+        .unwrap_or(1.0);
+    limit.mul_f64(factor)
+}
+
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

@@ -152,6 +152,7 @@ impl Bg {
     }
 
     fn wait_for(&mut self, needle: &str, timeout: Duration, stderr: bool) -> Result<()> {
+        let timeout = crate::env::scaled(timeout);
         let deadline = Instant::now() + timeout;
         loop {
             let text = if stderr { self.stderr() } else { self.stdout() };
@@ -183,6 +184,7 @@ impl Bg {
     /// Waits for the process to exit (SIGKILL after `timeout`, which is an
     /// error) and returns its status and complete output.
     pub fn finish(mut self, timeout: Duration) -> Result<Finished> {
+        let timeout = crate::env::scaled(timeout);
         let deadline = Instant::now() + timeout;
         let status = loop {
             if let Some(status) = self.exited() {
