@@ -9,7 +9,8 @@ die() { say "$*"; $B poweroff -f; }
 $B mount -t proc proc /proc
 $B mount -t sysfs sys /sys
 $B mount -t devtmpfs dev /dev
-arg() { $B sed -n "s/.*vmtest\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+CMDLINE=$($B cat /proc/cmdline)
+arg() { $B echo "$CMDLINE" | $B sed -n "s/.*vmtest\.$1=\([^ ]*\).*/\1/p"; }
 for m in $($B cat /modules/order); do $B insmod "/modules/$m" || say "insmod $m failed"; done
 N=/newroot
 $B mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro,cache=loose host $N || die "cannot mount the host's root over 9p"

@@ -84,7 +84,7 @@ fn resolve(k: Kernel) -> Result<String> {
 pub fn fetch(k: Kernel, cache: &Path) -> Result<Unpacked> {
     let package = resolve(k)?;
     let dir = cache.join(&package);
-    if let Some(u) = unpacked(&dir)? {
+    if let Some(u) = unpacked(&dir, true)? {
         return Ok(u);
     }
     fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
@@ -109,16 +109,14 @@ pub fn fetch(k: Kernel, cache: &Path) -> Result<Unpacked> {
     let _ = fs::remove_dir_all(&dir);
     fs::rename(&tmp, &dir).with_context(|| format!("renaming {} to {}", tmp.display(), dir.display()))?;
     let _ = fs::remove_file(&deb);
-    let u = unpacked(&dir)?.with_context(|| format!("{} holds no boot/vmlinuz-*", dir.display()))?;
+    let u = unpacked(&dir, false)?.with_context(|| format!("{} holds no boot/vmlinuz-*", dir.display()))?;
     // The package's postinst would have made modules.dep; modprobe needs it.
-    if !u.modules().join("modules.dep").exists() {
-        status("depmod", Command::new("depmod").arg("-b").arg(&u.root).arg(&u.release))?;
-    }
+    status("depmod", Command::new("depmod").arg("-b").arg(&u.root).arg(&u.release))?;
     Ok(u)
 }
 
-/// The kernel unpacked in `dir`, if it is there and complete.
-fn unpacked(dir: &Path) -> Result<Option<Unpacked>> {
+/// The kernel unpacked in `dir`, if it is there (and with `complete`, has its modules.dep).
+fn unpacked(dir: &Path, complete: bool) -> Result<Option<Unpacked>> {
     let boot = dir.join("boot");
     let Ok(entries) = fs::read_dir(&boot) else {
         return Ok(None);
@@ -137,7 +135,7 @@ fn unpacked(dir: &Path) -> Result<Option<Unpacked>> {
             release: release.to_string(),
             vmlinuz: path.clone(),
         };
-        if !u.modules().join("modules.dep").exists() {
+        if complete && !u.modules().join("modules.dep").exists() {
             return Ok(None);
         }
         return Ok(Some(u));
