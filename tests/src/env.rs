@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 /// External programs the end-to-end tests run.
 pub const TOOLS: &[&str] = &[
-    "ip", "nsenter", "unshare", "setpriv", "capsh", "tcpdump", "tshark", "bpftool", "curl", "python3",
+    "ip", "nsenter", "unshare", "setpriv", "capsh", "tcpdump", "tshark", "bpftool", "curl", "python3", "ping",
 ];
 
 /// Set by `cargo xtask test`: a missing precondition is then a failure, not a skip.

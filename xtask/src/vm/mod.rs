@@ -204,7 +204,6 @@ fn plan_script(root: &Path, bin: &Path, binaries: &[(String, PathBuf)], timeout:
     let _ = writeln!(s, "export TRACER_BIN={}", q(bin));
     let _ = writeln!(s, "export {}=1", tracer_tests::env::NO_SKIP_ENV);
     let _ = writeln!(s, "export {}={TIME_SCALE}", tracer_tests::env::TIME_SCALE_ENV);
-    let _ = writeln!(s, "export RUST_BACKTRACE=1");
     let entries: Vec<String> = binaries
         .iter()
         .map(|(name, path)| shell_quote(&format!("{name}={}", path.display())))
