@@ -48,6 +48,7 @@ fn read(path: &Path) -> String {
 
 /// Polls `path` until `pred` holds on its content, or fails after `timeout`.
 fn wait_file(path: &Path, timeout: Duration, what: &str, pred: impl Fn(&str) -> bool) -> Result<String> {
+    let timeout = tracer_tests::env::scaled(timeout);
     let deadline = Instant::now() + timeout;
     loop {
         let s = read(path);
@@ -62,6 +63,7 @@ fn wait_file(path: &Path, timeout: Duration, what: &str, pred: impl Fn(&str) -> 
 }
 
 fn wait_exit(child: &mut Child, timeout: Duration, name: &str) -> Result<std::process::ExitStatus> {
+    let timeout = tracer_tests::env::scaled(timeout);
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(st) = child.try_wait()? {
