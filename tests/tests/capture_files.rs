@@ -371,7 +371,9 @@ fn time_rotation() -> Result<()> {
     let iface = pair.client_if.as_str();
     let pinger = {
         let mut c = pair.client_cmd("ping");
-        c.args(["-q", "-n", "-i", "0.1", "-w", "30"])
+        // Long enough for both captures, however slow the machine (the scale).
+        let secs = tracer_tests::env::scaled(Duration::from_secs(30)).as_secs().to_string();
+        c.args(["-q", "-n", "-i", "0.1", "-w", &secs])
             .arg(pair.server_v4.to_string());
         Bg::spawn("ping", c)?
     };
@@ -478,8 +480,10 @@ fn pcapng_interfaces_directions_owners() -> Result<()> {
     let dir = artifact_dir("pcapng_interfaces_directions_owners");
     let www = dir.join("www");
     std::fs::create_dir_all(&www)?;
-    // 1.5 s at 400 kB/s: longer than the owner look-up's longest pause (1 s).
-    std::fs::write(www.join("blob"), vec![b'x'; 600_000])?;
+    // 1.5 s at 400 kB/s: longer than the owner look-up's longest pause (1 s); on a slower
+    // machine (the time scale) the look-up's table reads and /proc scans take longer too.
+    let blob = tracer_tests::env::scaled(Duration::from_millis(600)).as_millis() as usize * 1000;
+    std::fs::write(www.join("blob"), vec![b'x'; blob])?;
     let pair = NetnsPair::new("trt")?;
     let (if2, _, _, s_ip2) = second_link(&pair)?;
     let if1 = pair.client_if.clone();
@@ -501,7 +505,8 @@ fn pcapng_interfaces_directions_owners() -> Result<()> {
     // HTTP over the second link, slowly enough to be seen alive; UDP and ping over the first.
     let curl = {
         let mut c = pair.client_cmd("curl");
-        c.args(["-sS", "-o", "/dev/null", "--limit-rate", "400k", "--max-time", "20"])
+        let max = tracer_tests::env::scaled(Duration::from_secs(20)).as_secs().to_string();
+        c.args(["-sS", "-o", "/dev/null", "--limit-rate", "400k", "--max-time", &max])
             .arg(format!("http://{s_ip2}:8000/blob"));
         Bg::spawn("curl", c)?
     };

@@ -100,6 +100,13 @@ fn records(stdout: &str) -> Vec<String> {
             }
         }
     }
+    // The empty line both print when interrupted is not part of the last record (the tracer,
+    // stopped last, may have more records after the one that ends tcpdump's output).
+    if let Some(last) = out.last_mut() {
+        while last.ends_with("\n\n") {
+            last.pop();
+        }
+    }
     out
 }
 
