@@ -29,7 +29,7 @@ use pcap_file::{
     },
 };
 
-use super::write::{WriteError, open_output};
+use super::write::{WriteError, buffer_size, open_output};
 use crate::print::Timestamp;
 
 /// `epb_flags` direction bits.
@@ -66,7 +66,7 @@ impl NgSink {
     /// interface block per entry of `interfaces` (a packet names its interface
     /// by the index in this list).
     pub fn create(path: &Path, interfaces: &[NgInterface], snaplen: u32, nano: bool) -> Result<Self, WriteError> {
-        let out = BufWriter::with_capacity(1 << 16, open_output(path)?);
+        let out = BufWriter::with_capacity(buffer_size(path), open_output(path)?);
         let err = |source| WriteError::Pcap {
             path: path.to_owned(),
             source,

@@ -38,6 +38,14 @@ pub fn is_stdout(path: &Path) -> bool {
     path == Path::new("-")
 }
 
+/// The output buffer for `path`: 64 KiB for a file; 4 KiB for standard output, which is
+/// what tcpdump's stdio buffer holds on a pipe (its block size), so a reader such as
+/// `tshark -r -` gets the packets as soon as it would from tcpdump, and a reader that
+/// leaves is noticed as soon.
+pub fn buffer_size(path: &Path) -> usize {
+    if is_stdout(path) { 4096 } else { 1 << 16 }
+}
+
 /// Opens `path` for writing, truncating it; `-` = standard output, written
 /// through its own descriptor (a duplicate of 1), not through the line-buffered
 /// `std::io::Stdout`, which would cut binary data at every newline byte.
@@ -85,7 +93,7 @@ impl PcapSink {
             ts_resolution,
             endianness: Endianness::Little,
         };
-        let mut out = BufWriter::with_capacity(1 << 16, out);
+        let mut out = BufWriter::with_capacity(buffer_size(path), out);
         let written = header.write_to(&mut out).map_err(|source| WriteError::Pcap {
             path: path.to_owned(),
             source,
