@@ -256,7 +256,9 @@ fn stream(test: &str, filter: Option<&str>) -> Result<()> {
     let tracer_err = dir.join("tracer3.stderr");
     let pinger = {
         let mut c = pair.client_cmd("ping");
-        c.args(["-q", "-n", "-i", "0.05", "-w", "20"])
+        // Until the reader has left, however slowly tshark starts (the time scale).
+        let secs = tracer_tests::env::scaled(Duration::from_secs(20)).as_secs().to_string();
+        c.args(["-q", "-n", "-i", "0.05", "-w", &secs])
             .arg(pair.server_v4.to_string());
         Bg::spawn("ping", c)?
     };
