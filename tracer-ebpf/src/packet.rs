@@ -6,7 +6,7 @@ use core::ffi::c_void;
 
 use aya_ebpf::{
     EbpfContext as _,
-    bindings::{__sk_buff, TC_ACT_PIPE, xdp_action, xdp_md},
+    bindings::{__sk_buff, TC_ACT_UNSPEC, xdp_action, xdp_md},
     helpers::{bpf_ktime_get_ns, bpf_skb_load_bytes, bpf_xdp_get_buff_len, bpf_xdp_load_bytes},
     macros::{classifier, xdp},
     programs::{TcContext, XdpContext},
@@ -151,16 +151,21 @@ pub fn tracer_xdp(ctx: XdpContext) -> u32 {
 
 /// Ingress on TCX, the default: after GRO, where tcpdump's socket sees packets, and without
 /// the copy XDP on a veth makes the kernel do for every frame. It counts as the ingress hook.
+///
+/// The TC programs return TC_ACT_UNSPEC (TCX_NEXT): "no verdict, run the next program". Any
+/// other value ends the chain: TC_ACT_PIPE made TCX skip every program attached after this
+/// one (a second tracer on the interface saw nothing), and a classic cls_bpf filter skip the
+/// filters after it. At the end of the chain the packet passes.
 #[classifier]
 pub fn tracer_tc_ingress(ctx: TcContext) -> i32 {
     hook::<_, SkbBytes>(&Tc(&ctx), ctx.as_ptr(), DIR_IN, &XDP_COUNTERS, filter::SLOT_TC_IN);
-    TC_ACT_PIPE
+    TC_ACT_UNSPEC
 }
 
 #[classifier]
 pub fn tracer_tc_egress(ctx: TcContext) -> i32 {
     hook::<_, SkbBytes>(&Tc(&ctx), ctx.as_ptr(), DIR_OUT, &TC_COUNTERS, filter::SLOT_TC);
-    TC_ACT_PIPE
+    TC_ACT_UNSPEC
 }
 
 /// Counts the packet, runs the filter and copies what it matched.
