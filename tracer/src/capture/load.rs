@@ -278,6 +278,8 @@ impl Programs {
         };
         let handed = offsets.as_ref().copied().unwrap_or_default();
         let wakeup_bytes = u64::from(opts.packet_ring_bytes / 4);
+        // Read by tracer_syn_rtx where the kernel's tracepoint has the field.
+        let retransmit_err = tpformat::retransmit_err_offset();
         let state_cpus = aya::util::nr_cpus()
             .map_err(|(_, e)| CaptureError::Load {
                 err: format!("reading the number of possible CPUs: {e}"),
@@ -291,6 +293,7 @@ impl Programs {
             .override_global(names::WAKEUP_BYTES, &wakeup_bytes, true)
             .override_global(names::SOCK_OFFSETS, &handed, true)
             .override_global(names::FILE_OFFSETS, &file_offsets, true)
+            .override_global(names::RETRANSMIT_ERR_OFFSET, &retransmit_err, true)
             .map_max_entries(names::PACKETS, opts.packet_ring_bytes)
             // The other state ring: the tcp:* tracepoints' events, the
             // per-CPU rings' wakeups, and everything where the classic
