@@ -201,6 +201,18 @@ impl Hook {
         }
     }
 
+    /// Kernel functions that do the job of the target's on kernels without it
+    /// (an older name), taking the arguments the program reads in the same
+    /// places. [`Programs::attach_state_hooks`] hooks the first of the target
+    /// and these that the kernel's BTF has.
+    pub fn older_functions(self) -> &'static [&'static str] {
+        match self {
+            // Until 6.8: inet_twsk_hashdance(tw, sk, hashinfo).
+            Hook::TwStart => &["inet_twsk_hashdance"],
+            _ => &[],
+        }
+    }
+
     /// The tracepoint fields the program reads, checked before attaching.
     fn format(self) -> Option<Vec<tpformat::Expected>> {
         match self {
@@ -491,12 +503,14 @@ impl Programs {
         match hook.target() {
             Target::FEntry(func) => {
                 let btf = kernel_btf.ok_or("no kernel BTF")?;
+                let func = kernel_function(btf, func, hook.older_functions());
                 let p: &mut FEntry = prog.try_into().map_err(chain)?;
                 p.load(func, btf).map_err(chain)?;
                 p.attach().map_err(chain)?;
             }
             Target::FExit(func) => {
                 let btf = kernel_btf.ok_or("no kernel BTF")?;
+                let func = kernel_function(btf, func, hook.older_functions());
                 let p: &mut FExit = prog.try_into().map_err(chain)?;
                 p.load(func, btf).map_err(chain)?;
                 p.attach().map_err(chain)?;
@@ -556,6 +570,16 @@ impl Programs {
             .ok_or_else(|| missing(names::COUNTERS))?;
         PerCpuArray::try_from(map).map_err(CaptureError::map(names::COUNTERS))
     }
+}
+
+/// `func`, or the first of `older` the kernel's BTF has when it lacks `func`
+/// (`func` when it has none of them: loading then says what is missing).
+fn kernel_function<'a>(btf: &Btf, func: &'a str, older: &[&'a str]) -> &'a str {
+    let has = |name: &str| btf.id_by_type_name_kind(name, aya_obj::btf::BtfKind::Func).is_ok();
+    if older.is_empty() || has(func) {
+        return func;
+    }
+    older.iter().copied().find(|f| has(f)).unwrap_or(func)
 }
 
 fn missing(name: &str) -> CaptureError {
