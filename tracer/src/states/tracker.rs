@@ -1899,10 +1899,7 @@ mod tests {
         tr.apply(&req, &mut out);
         // Another connection (port 8080) goes out at once.
         tr.apply(&st(3, CHILD, 50000, 8080, ESTABLISHED, FIN_WAIT1), &mut out);
-        assert_eq!(
-            names(&out),
-            ["80 CLOSE -> LISTEN", "50000 ESTABLISHED -> FIN_WAIT1"]
-        );
+        assert_eq!(names(&out), ["80 CLOSE -> LISTEN", "50000 ESTABLISHED -> FIN_WAIT1"]);
         tr.apply(&ev(sock_kind::CONNECT, 4, CLIENT, 40000, 80, 100, "curl"), &mut out);
         tr.apply(&st(5, CLIENT, 40000, 80, SYN_SENT, ESTABLISHED), &mut out);
         assert_eq!(
