@@ -13,9 +13,7 @@
 //! format file (`RETRANSMIT_ERR_OFFSET`). They mostly run in softirq, so the
 //! pid/comm of the event is whatever task was interrupted.
 
-use aya_ebpf::{
-    EbpfContext as _, helpers::bpf_probe_read_kernel_buf, macros::tracepoint, programs::TracePointContext,
-};
+use aya_ebpf::{EbpfContext as _, helpers::bpf_probe_read_kernel_buf, macros::tracepoint, programs::TracePointContext};
 use tracer_common::{
     TCP_RETRANSMIT_SKB_LEN, TcpReceiveResetRaw, TcpRetransmitSkbRaw, TcpRetransmitSynackRaw, sock_kind,
 };
