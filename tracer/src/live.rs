@@ -231,8 +231,10 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str), mut note: impl FnMut
     } else {
         Vec::new()
     };
-    if cfg.states {
-        programs.attach_state_hook()?;
+    if cfg.states
+        && let Some(note) = programs.attach_state_hook()?.note()
+    {
+        eprintln!("tracer: {note}");
     }
 
     let pcap = match &cfg.write {
