@@ -19,6 +19,6 @@ pub mod process;
 pub mod states;
 pub mod states_json;
 
-pub use env::{artifact_dir, require_privileges, tracer_bin};
+pub use env::{artifact_dir, require_privileges, scaled, tracer_bin};
 pub use netns::NetnsPair;
 pub use process::{Bg, Finished, in_netns, run};

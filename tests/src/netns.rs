@@ -117,7 +117,7 @@ impl NetnsPair {
     /// Waits until both ends are up with no tentative address, then lets
     /// the link-up chatter (MLD reports) pass.
     fn wait_ready(&self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + crate::env::scaled(Duration::from_secs(5));
         for (ns, dev) in [(&self.client, &self.client_if), (&self.server, &self.server_if)] {
             loop {
                 let link = Command::new("ip").args(["-n", ns, "link", "show", dev]).output()?;

@@ -1,5 +1,6 @@
 //! Background processes that are killed when dropped, with their output
-//! collected while they run.
+//! collected while they run. Every timeout is scaled by [`scaled`]
+//! (`TRACER_TESTS_TIME_SCALE`).
 
 use std::{
     path::Path,
@@ -10,6 +11,8 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
+
+use crate::env::scaled;
 
 /// `nsenter --net=/var/run/netns/NS PROG`: PROG runs in the namespace's
 /// network stack but keeps this mount namespace (and so /sys and tracefs).
@@ -152,6 +155,7 @@ impl Bg {
     }
 
     fn wait_for(&mut self, needle: &str, timeout: Duration, stderr: bool) -> Result<()> {
+        let timeout = scaled(timeout);
         let deadline = Instant::now() + timeout;
         loop {
             let text = if stderr { self.stderr() } else { self.stdout() };
@@ -183,6 +187,7 @@ impl Bg {
     /// Waits for the process to exit (SIGKILL after `timeout`, which is an
     /// error) and returns its status and complete output.
     pub fn finish(mut self, timeout: Duration) -> Result<Finished> {
+        let timeout = scaled(timeout);
         let deadline = Instant::now() + timeout;
         let status = loop {
             if let Some(status) = self.exited() {

@@ -255,7 +255,7 @@ pub fn start_tracer(name: &str, args: &[&str], json: bool, probe_port: u16) -> R
     } else {
         format!("127.0.0.1.{probe_port}:")
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + crate::env::scaled(Duration::from_secs(30));
     loop {
         // Refused at once: nothing listens on the probe port.
         let _ = TcpStream::connect_timeout(&([127, 0, 0, 1], probe_port).into(), Duration::from_millis(200));

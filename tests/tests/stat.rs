@@ -368,8 +368,11 @@ fn stat_live_follows_events() -> Result<()> {
     let dir = artifact_dir("stat-live");
     let sc = Scene::new()?;
     let ns = sc.pair.server.clone();
+    // One snapshot a second, for as long as the client below needs (scaled
+    // like the timeouts: Python starts slowly on an emulated CPU).
+    let snapshots = tracer_tests::scaled(Duration::from_secs(5)).as_secs();
     let mut c = tracer_tests::in_netns(&ns, tracer_bin());
-    c.args(["stat", "--json", "-c", "5"]);
+    c.args(["stat", "--json", "-c", &snapshots.to_string()]);
     let mut tracer = Bg::spawn("tracer stat", c)?;
     tracer.wait_stdout("\n", Duration::from_secs(30))?;
     let mut more = tracer_tests::in_netns(&sc.pair.client, "python3");
@@ -394,7 +397,11 @@ fn stat_live_follows_events() -> Result<()> {
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()
         .with_context(|| format!("stat --json lines:\n{}", f.stdout))?;
-    ensure!(snaps.len() == 5, "-c 5 printed {} snapshots", snaps.len());
+    ensure!(
+        snaps.len() as u64 == snapshots,
+        "-c {snapshots} printed {} snapshots",
+        snaps.len()
+    );
     let counts = |v: &serde_json::Value| -> Result<Counts> {
         v["counts"]
             .as_object()

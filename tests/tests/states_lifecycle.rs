@@ -370,7 +370,7 @@ fn active_close() -> Result<()> {
     let mut server = server;
     server.wait_stdout("client closed: eof", READY)?;
     // The TIME_WAIT socket ends 60 s (2MSL) after it started.
-    let deadline = Instant::now() + Duration::from_secs(75);
+    let deadline = Instant::now() + tracer_tests::scaled(Duration::from_secs(75));
     let tw_end = |t: &Bg| {
         t.stdout()
             .lines()
@@ -842,7 +842,7 @@ fn close_wait_leak() -> Result<()> {
     let text = start_tracer("tracer states (text)", &["--port", &port], false, sc.port)?;
     let mut client = sc.client("many", Some("25"))?;
     client.wait_stdout("closed", READY)?;
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + tracer_tests::scaled(Duration::from_secs(90));
     let alert_in = |s: String| s.lines().any(|l| names_leak(l, spid, sc.port));
     while !(alert_in(text.stdout()) && alert_in(json.stderr())) {
         if Instant::now() > deadline {

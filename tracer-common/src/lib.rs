@@ -300,8 +300,12 @@ pub struct TcpReceiveResetRaw {
 }
 const _: () = assert!(size_of::<TcpReceiveResetRaw>() == 64);
 
-/// Record of `tcp:tcp_retransmit_skb` from offset 0 (6.18 layout; see
-/// [`TcpReceiveResetRaw`]).
+/// Record of `tcp:tcp_retransmit_skb` from offset 0, the fields every kernel
+/// since 4.16 has at these offsets (see [`TcpReceiveResetRaw`]); only the first
+/// [`TCP_RETRANSMIT_SKB_LEN`] bytes are read. Kernels from 6.13 on add `int err`
+/// after them (the tracepoint then also fires for retransmissions that failed);
+/// the program reads it at [`names::RETRANSMIT_ERR_OFFSET`], which the loader
+/// sets from the format file (0: no such field).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TcpRetransmitSkbRaw {
@@ -316,10 +320,14 @@ pub struct TcpRetransmitSkbRaw {
     pub daddr: [u8; 4],
     pub saddr_v6: [u8; 16],
     pub daddr_v6: [u8; 16],
-    pub _pad: [u8; 2],
-    pub err: i32,
+    /// Not read (the record may end before it).
+    pub _pad: [u8; 6],
 }
 const _: () = assert!(size_of::<TcpRetransmitSkbRaw>() == 80);
+
+/// Bytes of [`TcpRetransmitSkbRaw`] the program reads: up to the end of `daddr_v6`.
+pub const TCP_RETRANSMIT_SKB_LEN: usize = 74;
+const _: () = assert!(core::mem::offset_of!(TcpRetransmitSkbRaw, _pad) == TCP_RETRANSMIT_SKB_LEN);
 
 /// Record of `tcp:tcp_retransmit_synack` from offset 0 (6.18 layout; see
 /// [`TcpReceiveResetRaw`]). `skaddr` is the listener, `req` the request socket.
@@ -418,6 +426,8 @@ pub mod names {
     /// `syscalls:sys_exit_accept`/`accept4` (ACCEPT, through the returned fd).
     pub const ACCEPT_SYS_PROG: &str = "tracer_sys_accept";
     pub const FILE_OFFSETS: &str = "FILE_OFFSETS";
+    /// Offset of `err` in `tcp:tcp_retransmit_skb` records; 0 where the kernel has no such field.
+    pub const RETRANSMIT_ERR_OFFSET: &str = "RETRANSMIT_ERR_OFFSET";
 }
 
 #[cfg(feature = "user")]

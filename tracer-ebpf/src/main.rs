@@ -56,6 +56,12 @@ static STATE_RING_POS: Array<RingPos> = Array::with_max_entries(1, BPF_F_MMAPABL
 #[unsafe(no_mangle)]
 static STATE_RING_SLOTS: u32 = 0;
 
+/// Offset of `err` in `tcp:tcp_retransmit_skb` records (kernels from 6.13 on), from the
+/// format file; 0 = the kernel has no such field (its tracepoint fires only for
+/// retransmissions that were sent). Set by the loader.
+#[unsafe(no_mangle)]
+static RETRANSMIT_ERR_OFFSET: u32 = 0;
+
 /// Per-CPU counters, indexed by `tracer_common::counter::*`.
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);

@@ -231,8 +231,10 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str), mut note: impl FnMut
     } else {
         Vec::new()
     };
-    if cfg.states {
-        programs.attach_state_hook()?;
+    if cfg.states
+        && let Some(note) = programs.attach_state_hook()?.note()
+    {
+        eprintln!("tracer: {note}");
     }
 
     let pcap = match &cfg.write {
@@ -355,8 +357,11 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str), mut note: impl FnMut
         // Whatever the rings still hold was captured before we stopped.
         sink.drain(packets.get_mut(), state_ring.as_mut().map(AsyncFd::get_mut))?;
         // Stopped by a signal: tcpdump ends its output with an extra newline, "in case we
-        // were interrupted in the middle of a line".
-        sink.out.write_all(b"\n").map_err(LiveError::Stdout)?;
+        // were interrupted in the middle of a line", but only when it prints instead of writing
+        // a file: with -w (a file or `-`, with --print or not) it writes nothing more.
+        if cfg.write.is_none() {
+            sink.out.write_all(b"\n").map_err(LiveError::Stdout)?;
+        }
     }
     let mut counters = Counters::read(&counter_map)?;
     // The tp_btf program counts what it writes in the rings themselves.

@@ -101,6 +101,8 @@ pub struct Programs {
 /// tracepoint, and what it could not.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StateHooks {
+    /// The state-change program.
+    pub program: StateProgram,
     pub attached: Vec<Hook>,
     /// Hooks that failed. A failed fexit on connect/accept is replaced by the
     /// `syscalls:*` hooks; see [`StateHooks::missing_kinds`] for what is lost.
@@ -120,6 +122,31 @@ impl StateHooks {
         kinds.sort_unstable();
         kinds.dedup();
         kinds
+    }
+}
+
+/// Which program reports the state changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum StateProgram {
+    /// `tp_btf/inet_sock_set_state` (the preferred one).
+    #[default]
+    Btf,
+    /// The classic tracepoint `sock:inet_sock_set_state`, because the BTF one
+    /// could not be used (why).
+    Classic { btf_err: String },
+}
+
+impl StateProgram {
+    /// The start-up line where the preferred program could not be used: what
+    /// stands in and what it costs.
+    pub fn note(&self) -> Option<String> {
+        match self {
+            Self::Btf => None,
+            Self::Classic { btf_err } => Some(format!(
+                "state changes from the classic tracepoint sock:inet_sock_set_state (tp_btf/inet_sock_set_state: \
+                 {btf_err}): a helper call per socket field read, about three times the CPU per state change"
+            )),
+        }
     }
 }
 
@@ -221,6 +248,18 @@ impl Hook {
         }
     }
 
+    /// Kernel functions that do the job of the target's on kernels without it
+    /// (an older name), taking the arguments the program reads in the same
+    /// places. [`Programs::attach_state_hooks`] hooks the first of the target
+    /// and these that the kernel's BTF has.
+    pub fn older_functions(self) -> &'static [&'static str] {
+        match self {
+            // Until 6.8: inet_twsk_hashdance(tw, sk, hashinfo).
+            Hook::TwStart => &["inet_twsk_hashdance"],
+            _ => &[],
+        }
+    }
+
     /// The tracepoint fields the program reads, checked before attaching.
     fn format(self) -> Option<Vec<tpformat::Expected>> {
         match self {
@@ -254,7 +293,38 @@ impl fmt::Display for Hook {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HookFailure {
     pub hook: Hook,
+    pub why: Failure,
     pub err: String,
+}
+
+/// Why a hook could not be attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The kernel refuses BPF trampolines (fentry/fexit loads return EPERM).
+    Refused,
+    /// The kernel has no such function, tracepoint, or tracepoint field: a
+    /// fact of this kernel, with a documented replacement.
+    Absent,
+    /// Anything else (a verifier rejection, a field at another offset): a
+    /// problem worth a warning.
+    Other,
+}
+
+impl Failure {
+    /// What a failed load or attach says about the kernel.
+    fn of(e: &aya::programs::ProgramError) -> Self {
+        use aya::programs::ProgramError as E;
+        let os = match e {
+            E::LoadError { io_error, .. } => io_error.raw_os_error(),
+            E::SyscallError(s) => s.io_error.raw_os_error(),
+            _ => None,
+        };
+        match os {
+            Some(libc::EPERM) => Self::Refused,
+            Some(libc::ENOENT) => Self::Absent,
+            _ => Self::Other,
+        }
+    }
 }
 
 impl fmt::Display for HookFailure {
@@ -298,6 +368,8 @@ impl Programs {
         };
         let handed = offsets.as_ref().copied().unwrap_or_default();
         let wakeup_bytes = u64::from(opts.packet_ring_bytes / 4);
+        // Read by tracer_syn_rtx where the kernel's tracepoint has the field.
+        let retransmit_err = tpformat::retransmit_err_offset();
         let state_cpus = aya::util::nr_cpus()
             .map_err(|(_, e)| CaptureError::Load {
                 err: format!("reading the number of possible CPUs: {e}"),
@@ -311,6 +383,7 @@ impl Programs {
             .override_global(names::WAKEUP_BYTES, &wakeup_bytes, true)
             .override_global(names::SOCK_OFFSETS, &handed, true)
             .override_global(names::FILE_OFFSETS, &file_offsets, true)
+            .override_global(names::RETRANSMIT_ERR_OFFSET, &retransmit_err, true)
             .map_max_entries(names::PACKETS, opts.packet_ring_bytes)
             // The other state ring: the tcp:* tracepoints' events, the
             // per-CPU rings' wakeups, and everything where the classic
@@ -457,20 +530,23 @@ impl Programs {
     }
 
     /// The `sock:inet_sock_set_state` tracepoint alone (`--states` beside a
-    /// packet capture).
-    pub fn attach_state_hook(&mut self) -> Result<(), CaptureError> {
+    /// packet capture); which program it is.
+    pub fn attach_state_hook(&mut self) -> Result<StateProgram, CaptureError> {
         // The BTF tracepoint reads the socket with plain loads; the classic one
         // needs a helper call per field. It needs kernel BTF and the offsets.
-        if let Err(btf_err) = self.attach_state_btf() {
-            self.attach_state_classic().map_err(|err| match err {
-                CaptureError::Program { what, err } => CaptureError::Program {
-                    what,
-                    err: format!("{err} (and tp_btf: {btf_err})"),
-                },
-                other => other,
-            })?;
+        match self.attach_state_btf() {
+            Ok(()) => Ok(StateProgram::Btf),
+            Err(btf_err) => {
+                self.attach_state_classic().map_err(|err| match err {
+                    CaptureError::Program { what, err } => CaptureError::Program {
+                        what,
+                        err: format!("{err} (and tp_btf: {btf_err})"),
+                    },
+                    other => other,
+                })?;
+                Ok(StateProgram::Classic { btf_err })
+            }
         }
-        Ok(())
     }
 
     /// `tp_btf/inet_sock_set_state` (see tracer-ebpf/src/sock_btf.rs).
@@ -521,8 +597,11 @@ impl Programs {
     /// can stand in, at a cost. (Connect needs nothing: the tracker takes the
     /// port from the socket's next event.)
     pub fn attach_state_hooks(&mut self) -> Result<StateHooks, CaptureError> {
-        self.attach_state_hook()?;
-        let mut out = StateHooks::default();
+        let program = self.attach_state_hook()?;
+        let mut out = StateHooks {
+            program,
+            ..StateHooks::default()
+        };
         for hook in Hook::ALL {
             self.attach_into(hook, &mut out);
         }
@@ -543,32 +622,45 @@ impl Programs {
     fn attach_into(&mut self, hook: Hook, out: &mut StateHooks) {
         match self.attach_hook(hook) {
             Ok(()) => out.attached.push(hook),
-            Err(err) => out.failed.push(HookFailure { hook, err }),
+            Err((why, err)) => out.failed.push(HookFailure { hook, why, err }),
         }
     }
 
-    /// Loads and attaches one hook; the error as one line.
-    fn attach_hook(&mut self, hook: Hook) -> Result<(), String> {
-        let chain = |e: aya::programs::ProgramError| super::chain(&e);
+    /// Loads and attaches one hook; the error as one line, and what it says
+    /// about the kernel.
+    fn attach_hook(&mut self, hook: Hook) -> Result<(), (Failure, String)> {
+        let chain = |e: aya::programs::ProgramError| (Failure::of(&e), super::chain(&e));
+        let other = |e: &str| (Failure::Other, e.to_owned());
         if let Some(expected) = hook.format()
             && let Target::TracePoint(category, name) = hook.target()
         {
-            tpformat::check_running(category, name, &expected).map_err(|e| e.to_string())?;
+            tpformat::check_running(category, name, &expected).map_err(|e| {
+                let why = match &e {
+                    tpformat::FormatError::Missing { .. } => Failure::Absent,
+                    tpformat::FormatError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                        Failure::Absent
+                    }
+                    _ => Failure::Other,
+                };
+                (why, e.to_string())
+            })?;
         }
         let kernel_btf = self.kernel_btf.as_ref();
         let prog = self
             .ebpf
             .program_mut(hook.program())
-            .ok_or_else(|| format!("{} is missing from the object file", hook.program()))?;
+            .ok_or_else(|| other(&format!("{} is missing from the object file", hook.program())))?;
         match hook.target() {
             Target::FEntry(func) => {
-                let btf = kernel_btf.ok_or("no kernel BTF")?;
+                let btf = kernel_btf.ok_or_else(|| other("no kernel BTF"))?;
+                let func = kernel_function(btf, func, hook.older_functions())?;
                 let p: &mut FEntry = prog.try_into().map_err(chain)?;
                 p.load(func, btf).map_err(chain)?;
                 p.attach().map_err(chain)?;
             }
             Target::FExit(func) => {
-                let btf = kernel_btf.ok_or("no kernel BTF")?;
+                let btf = kernel_btf.ok_or_else(|| other("no kernel BTF"))?;
+                let func = kernel_function(btf, func, hook.older_functions())?;
                 let p: &mut FExit = prog.try_into().map_err(chain)?;
                 p.load(func, btf).map_err(chain)?;
                 p.attach().map_err(chain)?;
@@ -628,6 +720,22 @@ impl Programs {
             .ok_or_else(|| missing(names::COUNTERS))?;
         PerCpuArray::try_from(map).map_err(CaptureError::map(names::COUNTERS))
     }
+}
+
+/// `func`, or the first of `older` the kernel's BTF has when it lacks `func`;
+/// [`Failure::Absent`] when it has none of them.
+fn kernel_function<'a>(btf: &Btf, func: &'a str, older: &[&'a str]) -> Result<&'a str, (Failure, String)> {
+    let has = |name: &str| btf.id_by_type_name_kind(name, aya_obj::btf::BtfKind::Func).is_ok();
+    std::iter::once(func)
+        .chain(older.iter().copied())
+        .find(|f| has(f))
+        .ok_or_else(|| {
+            let names: Vec<&str> = std::iter::once(func).chain(older.iter().copied()).collect();
+            (
+                Failure::Absent,
+                format!("the kernel's BTF has no function {}", names.join(" or ")),
+            )
+        })
 }
 
 fn missing(name: &str) -> CaptureError {

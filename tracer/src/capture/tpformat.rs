@@ -107,19 +107,42 @@ pub fn check(event: &str, text: &str, expected: &[Expected]) -> Result<(), Forma
 
 /// Reads `events/<category>/<name>/format` from tracefs and checks it.
 pub fn check_running(category: &str, name: &str, expected: &[Expected]) -> Result<(), FormatError> {
-    let event = format!("{category}:{name}");
+    let text = read_running(category, name)?;
+    check(&format!("{category}:{name}"), &text, expected)
+}
+
+/// The text of `events/<category>/<name>/format` (tracefs, else debugfs).
+pub fn read_running(category: &str, name: &str) -> Result<String, FormatError> {
     let mut last_err = None;
     for root in [TRACEFS, DEBUGFS_TRACING] {
         let path = Path::new(root).join("events").join(category).join(name).join("format");
         match std::fs::read_to_string(&path) {
-            Ok(text) => return check(&event, &text, expected),
+            Ok(text) => return Ok(text),
             Err(e) => last_err = Some(e),
         }
     }
     Err(FormatError::Io {
-        event,
+        event: format!("{category}:{name}"),
         source: last_err.unwrap_or_else(|| std::io::ErrorKind::NotFound.into()),
     })
+}
+
+/// The offset of field `name` of `size` bytes in a format file, if it has one.
+pub fn optional_field(text: &str, name: &str, size: usize) -> Option<usize> {
+    parse(text)
+        .into_iter()
+        .find(|f| f.name == name && f.size == size)
+        .map(|f| f.offset)
+}
+
+/// Where the running kernel's `tcp:tcp_retransmit_skb` has its `int err`
+/// (kernels from 6.13 on); 0 when it has none or the format cannot be read.
+pub fn retransmit_err_offset() -> u32 {
+    read_running("tcp", "tcp_retransmit_skb")
+        .ok()
+        .and_then(|text| optional_field(&text, "err", 4))
+        .and_then(|off| u32::try_from(off).ok())
+        .unwrap_or(0)
 }
 
 macro_rules! field {
@@ -170,7 +193,8 @@ pub fn tcp_receive_reset() -> Vec<Expected> {
     ]
 }
 
-/// What `tracer_syn_rtx` reads of `tcp:tcp_retransmit_skb`.
+/// What `tracer_syn_rtx` reads of `tcp:tcp_retransmit_skb` at fixed offsets
+/// (`err`, where there is one, is read where [`retransmit_err_offset`] finds it).
 pub fn tcp_retransmit_skb() -> Vec<Expected> {
     type R = TcpRetransmitSkbRaw;
     vec![
@@ -184,7 +208,6 @@ pub fn tcp_retransmit_skb() -> Vec<Expected> {
         field!(R, daddr, 0),
         field!(R, saddr_v6, 0),
         field!(R, daddr_v6, 0),
-        field!(R, err, 0),
     ]
 }
 
@@ -237,6 +260,46 @@ format:
 
 print fmt: \"family=%s sport=%hu\", REC->sport
 ";
+
+    /// /sys/kernel/tracing/events/tcp/tcp_retransmit_skb/format on 6.1 (Debian 12):
+    /// no `err` (added in 6.13, after `daddr_v6`).
+    const RETRANSMIT_SKB_6_1: &str = "name: tcp_retransmit_skb
+ID: 1449
+format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
+\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+\tfield:const void * skbaddr;\toffset:8;\tsize:8;\tsigned:0;
+\tfield:const void * skaddr;\toffset:16;\tsize:8;\tsigned:0;
+\tfield:int state;\toffset:24;\tsize:4;\tsigned:1;
+\tfield:__u16 sport;\toffset:28;\tsize:2;\tsigned:0;
+\tfield:__u16 dport;\toffset:30;\tsize:2;\tsigned:0;
+\tfield:__u16 family;\toffset:32;\tsize:2;\tsigned:0;
+\tfield:__u8 saddr[4];\toffset:34;\tsize:4;\tsigned:0;
+\tfield:__u8 daddr[4];\toffset:38;\tsize:4;\tsigned:0;
+\tfield:__u8 saddr_v6[16];\toffset:42;\tsize:16;\tsigned:0;
+\tfield:__u8 daddr_v6[16];\toffset:58;\tsize:16;\tsigned:0;
+
+print fmt: \"family=%s\", REC->family
+";
+
+    #[test]
+    fn retransmit_skb_err_is_optional() {
+        // 6.1: every field the program reads at a fixed offset, and no err.
+        check("tcp:tcp_retransmit_skb", RETRANSMIT_SKB_6_1, &tcp_retransmit_skb()).unwrap();
+        assert_eq!(optional_field(RETRANSMIT_SKB_6_1, "err", 4), None);
+        // 6.18: err after daddr_v6 and two bytes of padding.
+        let with_err = RETRANSMIT_SKB_6_1.replace(
+            "\n\nprint fmt",
+            "\n\tfield:int err;\toffset:76;\tsize:4;\tsigned:1;\n\nprint fmt",
+        );
+        check("tcp:tcp_retransmit_skb", &with_err, &tcp_retransmit_skb()).unwrap();
+        assert_eq!(optional_field(&with_err, "err", 4), Some(76));
+        // A field of another size is not taken for it.
+        assert_eq!(optional_field(&with_err, "err", 8), None);
+    }
 
     #[test]
     fn parses_fields() {

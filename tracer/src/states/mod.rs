@@ -3,6 +3,7 @@
 
 pub mod diag;
 pub mod format;
+pub mod hooks;
 pub mod model;
 pub mod namespaces;
 pub mod owners;

@@ -27,7 +27,7 @@ use crate::{
         CaptureError,
         clock::Clock,
         counters::Counters,
-        load::{HookFailure, LoadOptions, Programs, Target, ring_size},
+        load::{LoadOptions, Programs, ring_size},
         preflight, record,
         staterings::StateRings,
     },
@@ -218,7 +218,7 @@ pub fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<StatesSummar
         programs.attach_accept_syscalls(&mut hooks);
     }
     let missing = hooks.missing_kinds();
-    if let Some(line) = missing_hooks_note(&hooks.failed, &missing, &mut note) {
+    for line in super::hooks::startup_notes(&hooks) {
         note(&line);
     }
     tracker.set_kernel_timewait(!missing.contains(&sock_kind::TW_START) && !missing.contains(&sock_kind::TW_END));
@@ -361,41 +361,6 @@ pub fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<StatesSummar
         counters,
         missed,
     })
-}
-
-/// One line for what the missing hooks change (instead of one warning per
-/// hook): fentry/fexit programs refused with EPERM (a kernel that forbids
-/// BPF trampolines) are summed up; other failures are passed to `note` one
-/// by one. None when nothing is missing.
-fn missing_hooks_note(failed: &[HookFailure], missing: &[u8], note: &mut impl FnMut(&str)) -> Option<String> {
-    let trampoline = |f: &HookFailure| matches!(f.hook.target(), Target::FEntry(_) | Target::FExit(_));
-    let denied = |f: &HookFailure| trampoline(f) && f.err.contains("Operation not permitted");
-    let mut others = 0;
-    for f in failed.iter().filter(|f| !denied(f)) {
-        note(&format!("warning: {f}"));
-        others += 1;
-    }
-    let mut what = Vec::new();
-    if missing.contains(&sock_kind::TW_START) || missing.contains(&sock_kind::TW_END) {
-        what.push("TIME_WAIT is derived from FIN_WAIT2/CLOSING -> CLOSE");
-    }
-    if missing.contains(&sock_kind::REQ_START) {
-        what.push("half-open connections from SYN-ACK retransmissions and the socket table");
-    }
-    if missing.contains(&sock_kind::ACCEPT) {
-        what.push("accepted sockets keep the listener's owner");
-    }
-    // CONNECT missing costs nothing visible: a CLOSE -> SYN_SENT line waits
-    // for the socket's next event, which tells the source port.
-    if what.is_empty() {
-        return None;
-    }
-    let why = if others == 0 {
-        "fentry/fexit programs are not permitted by this kernel (EPERM)"
-    } else {
-        "some hooks could not be attached"
-    };
-    Some(format!("{why}: {}", what.join(", ")))
 }
 
 fn drain(ring: &mut RingBuf<MapData>, pending: &mut Vec<SockEvent>) {
@@ -618,62 +583,6 @@ mod tests {
             derived: false,
             lifetime: None,
         }
-    }
-
-    #[test]
-    fn refused_trampolines_make_one_line() {
-        use crate::capture::load::Hook;
-        let eperm = |hook| HookFailure {
-            hook,
-            err: "the BPF_PROG_LOAD syscall returned Operation not permitted (os error 1)".into(),
-        };
-        let failed: Vec<HookFailure> = [
-            Hook::Connect4,
-            Hook::Connect6,
-            Hook::TwStart,
-            Hook::TwEnd,
-            Hook::ReqStart,
-        ]
-        .into_iter()
-        .map(eperm)
-        .collect();
-        let missing = [
-            sock_kind::CONNECT,
-            sock_kind::TW_START,
-            sock_kind::TW_END,
-            sock_kind::REQ_START,
-        ];
-        let mut notes = Vec::new();
-        let line = missing_hooks_note(&failed, &missing, &mut |n: &str| notes.push(n.to_string()));
-        assert!(notes.is_empty(), "{notes:?}");
-        assert_eq!(
-            line.as_deref(),
-            Some(
-                "fentry/fexit programs are not permitted by this kernel (EPERM): TIME_WAIT is derived from \
-                 FIN_WAIT2/CLOSING -> CLOSE, half-open connections from SYN-ACK retransmissions and the socket table"
-            )
-        );
-        // Only CONNECT missing: nothing to say (the held line gets its port).
-        assert_eq!(
-            missing_hooks_note(&failed[..2], &[sock_kind::CONNECT], &mut |_: &str| {}),
-            None
-        );
-        // Any other failure is named.
-        let other = [HookFailure {
-            hook: Hook::SynackRetrans,
-            err: "format mismatch".into(),
-        }];
-        let line = missing_hooks_note(
-            &other,
-            &[sock_kind::SYNACK_RETRANS, sock_kind::REQ_START],
-            &mut |n: &str| notes.push(n.to_string()),
-        );
-        assert_eq!(notes.len(), 1);
-        assert!(
-            notes[0].starts_with("warning: tracepoint tcp:tcp_retransmit_synack"),
-            "{notes:?}"
-        );
-        assert!(line.unwrap().starts_with("some hooks could not be attached: half-open"));
     }
 
     #[test]

@@ -207,11 +207,12 @@ pub fn run_live(cfg: &StatConfig, out: &mut impl Write, err: &mut impl Write) ->
     let rings = programs.take_state_rings()?;
     let counter_map = programs.take_counters()?;
     let hooks = programs.attach_state_hooks()?;
-    for f in &hooks.failed {
-        let _ = writeln!(err, "tracer: stat: {f} (its events are missing)");
+    for line in super::hooks::startup_notes(&hooks) {
+        let _ = writeln!(err, "tracer: {line}");
     }
     let mut tracker = Tracker::new();
-    let kernel_timewait = !hooks.missing_kinds().contains(&sock_kind::TW_START);
+    let missing = hooks.missing_kinds();
+    let kernel_timewait = !missing.contains(&sock_kind::TW_START) && !missing.contains(&sock_kind::TW_END);
     tracker.set_kernel_timewait(kernel_timewait);
     stop::install_signal_handlers();
 

@@ -1,8 +1,9 @@
 //! The socket-state machine of `tracer states`: turns the kernel's socket
 //! events ([`SockEvent`]) into the transitions the user sees, with the owner
 //! of each socket, the derived TIME_WAIT and half-open (NEW_SYN_RECV) lines,
-//! the real source port of CLOSE → SYN_SENT, and a lifetime on every closed
-//! connection. It also keeps the live socket table (for `stat`), the recent
+//! the real source port of CLOSE → SYN_SENT (and, on kernels that report a
+//! passive child before its peer is set, the peer of LISTEN → SYN_RECV), and a
+//! lifetime on every closed connection. It also keeps the live socket table (for `stat`), the recent
 //! incidents and per-state counters (for the diagnoses).
 //!
 //! Tables, all keyed by kernel socket address (`skaddr`):
@@ -15,7 +16,9 @@
 //!   (netns, tuple) until an event names them and they join the tables above.
 //!
 //! Events must be applied in timestamp order per socket (the caller sorts each
-//! drained batch). Nothing here panics on odd input: unknown sockets are taken
+//! drained batch). Lines come out in time order per connection: a line held
+//! for its missing port holds back the later lines of the connection's other
+//! end (see [`Held`]). Nothing here panics on odd input: unknown sockets are taken
 //! as first seen, unknown states are printed as the kernel's numbers name them.
 
 use std::{
@@ -175,6 +178,58 @@ impl Conn {
     }
 }
 
+/// A line held back until the socket's next event tells the part of its
+/// tuple the kernel had not set yet: CLOSE → SYN_SENT runs before the source
+/// port is bound; some kernels (6.1) report a passive child's LISTEN →
+/// SYN_RECV while it is still a copy of the listener, without its peer.
+///
+/// Until it is printed, the lines of the other end of its connection wait
+/// ([`Tracker::blocked`]), so that each connection's lines come in time order:
+/// the server's NEW_SYN_RECV after the client's CLOSE → SYN_SENT.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    sk: u64,
+    ts: u64,
+    /// The server's end of the connection (address, port). A held CLOSE →
+    /// SYN_SENT holds back the lines whose local end it is (the server's
+    /// sockets); a held LISTEN → SYN_RECV those whose remote end it is (the
+    /// clients'), any address where the listener's is unspecified.
+    end: (IpAddr, u16),
+    end_is_local: bool,
+}
+
+impl Held {
+    fn for_line(sk: u64, t: &Transition) -> Self {
+        let passive = t.new == state::SYN_RECV;
+        Held {
+            sk,
+            ts: t.ts_ns,
+            end: if passive {
+                (t.tuple.src, t.tuple.sport)
+            } else {
+                (t.tuple.dst, t.tuple.dport)
+            },
+            end_is_local: !passive,
+        }
+    }
+
+    /// Whether `t` is a line of the other end of this one's connection that
+    /// must come after it.
+    fn holds_back(&self, t: &Transition) -> bool {
+        let (addr, port) = if self.end_is_local {
+            (t.tuple.src, t.tuple.sport)
+        } else {
+            (t.tuple.dst, t.tuple.dport)
+        };
+        self.ts <= t.ts_ns && port == self.end.1 && (addr == self.end.0 || self.end.0.is_unspecified())
+    }
+}
+
+/// Whether a tuple has both ports (a held line's is complete with it).
+fn complete(t: &Tuple) -> bool {
+    t.sport != 0 && t.dport != 0
+}
+
 /// A timewait socket (real, or derived on kernels without the timewait hooks).
 #[derive(Debug)]
 struct TimeWait {
@@ -220,6 +275,23 @@ struct Seeded {
     at: u64,
 }
 
+/// What a passive child learns from its request socket ([`Tracker::child_of`]).
+struct Child {
+    first: u64,
+    handshake_start: Option<u64>,
+    owner: Option<Owner>,
+    syn_retransmits: u32,
+}
+
+impl Child {
+    fn apply_to(&self, c: &mut Conn) {
+        c.first = Some(self.first);
+        c.handshake_start = self.handshake_start;
+        c.owner = self.owner;
+        c.syn_retransmits = self.syn_retransmits;
+    }
+}
+
 /// See the module documentation.
 #[derive(Debug)]
 pub struct Tracker {
@@ -232,8 +304,10 @@ pub struct Tracker {
     /// The timewait sockets of the seed, apart: only TW_END names them, and
     /// a snapshot may leave them out cheaply.
     seeded_tw: Map<(u32, Tuple), Seeded>,
-    /// Sockets holding a CLOSE → SYN_SENT line.
-    held: Vec<u64>,
+    /// Sockets holding a line back (CLOSE → SYN_SENT, LISTEN → SYN_RECV).
+    held: Vec<Held>,
+    /// Lines held back by a held line of their connection, in the order emitted.
+    waiting: Vec<Transition>,
     incidents: VecDeque<IncidentRecord>,
     incident_totals: [u64; 5],
     entered: [u64; STATES],
@@ -348,6 +422,7 @@ impl Tracker {
             seeded: Map::default(),
             seeded_tw: Map::default(),
             held: Vec::new(),
+            waiting: Vec::new(),
             incidents: VecDeque::new(),
             incident_totals: [0; 5],
             entered: [0; STATES],
@@ -674,22 +749,14 @@ impl Tracker {
     /// ends derived TIME_WAITs after 60 s, and forgets stale entries.
     pub fn tick(&mut self, now_ns: u64, out: &mut Vec<Transition>) {
         self.now = self.now.max(now_ns);
-        let mut i = 0;
-        while i < self.held.len() {
-            let sk = self.held[i];
-            let due = self
-                .conns
-                .get(&sk)
-                .and_then(|c| c.held.as_ref())
-                .is_none_or(|h| now_ns.saturating_sub(h.ts_ns) >= HOLD_NS);
-            if due {
-                self.held.swap_remove(i);
-                if let Some(h) = self.conns.get_mut(&sk).and_then(|c| c.held.take()) {
-                    self.emit(*h, out);
-                }
-            } else {
-                i += 1;
-            }
+        let due: Vec<u64> = self
+            .held
+            .iter()
+            .filter(|h| now_ns.saturating_sub(h.ts) >= HOLD_NS)
+            .map(|h| h.sk)
+            .collect();
+        for sk in due {
+            self.release(sk, None, out);
         }
         // Derived timewait entries end after 2MSL, in order of their start.
         while let Some(&(since, key)) = self.derived_tw.front() {
@@ -732,16 +799,18 @@ impl Tracker {
         if now_ns.saturating_sub(self.last_sweep) >= SWEEP_EVERY_NS {
             self.last_sweep = now_ns;
             self.sweep(now_ns);
+            self.unblock(out);
         }
     }
 
-    /// Prints every held CLOSE → SYN_SENT line now (at exit).
+    /// Prints every held line now, and the lines they held back (at exit).
     pub fn flush_held(&mut self, out: &mut Vec<Transition>) {
-        for sk in std::mem::take(&mut self.held) {
-            if let Some(h) = self.conns.get_mut(&sk).and_then(|c| c.held.take()) {
-                self.emit(*h, out);
-            }
+        let held: Vec<u64> = self.held.iter().map(|h| h.sk).collect();
+        for sk in held {
+            self.release(sk, None, out);
         }
+        self.held.clear();
+        self.unblock(out);
     }
 
     /// Forgets what lost events left behind, and keeps every table bounded.
@@ -798,7 +867,9 @@ impl Tracker {
                 break;
             }
         }
-        self.held.retain(|sk| self.conns.contains_key(sk));
+        // (A held line whose socket is gone is lost; what it held back is let go.)
+        self.held
+            .retain(|h| self.conns.get(&h.sk).is_some_and(|c| c.held.is_some()));
         self.derived_tw.retain(|(_, k)| self.timewait.contains_key(k));
         let requests = &self.requests;
         self.req_deadlines
@@ -827,7 +898,36 @@ impl Tracker {
         {
             *n += 1;
         }
-        out.push(t);
+        if self.blocked(&t) {
+            self.waiting.push(t);
+        } else {
+            out.push(t);
+        }
+    }
+
+    /// Whether a held line of the same connection must come before `t`.
+    fn blocked(&self, t: &Transition) -> bool {
+        !self.held.is_empty() && self.held.iter().any(|h| h.holds_back(t))
+    }
+
+    /// Lets out the waiting lines no held line holds back any more, in the
+    /// order they were emitted; a line of a socket with an earlier line still
+    /// waiting keeps waiting too.
+    fn unblock(&mut self, out: &mut Vec<Transition>) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let waiting = std::mem::take(&mut self.waiting);
+        let mut kept: Set<(u32, Tuple)> = Set::default();
+        for t in waiting {
+            let key = (t.netns, t.tuple);
+            if kept.contains(&key) || self.blocked(&t) {
+                kept.insert(key);
+                self.waiting.push(t);
+            } else {
+                out.push(t);
+            }
+        }
     }
 
     /// The owner named by an event's task (only for events that run in it).
@@ -883,16 +983,32 @@ impl Tracker {
         Some(c)
     }
 
-    /// Releases a held CLOSE → SYN_SENT line, with the source port of `tuple`
-    /// when it has one.
+    /// Prints the line socket `sk` holds, with `tuple` when it is complete
+    /// (both ports), then the lines it held back. A passive child's line is
+    /// matched to its request socket first, now that its peer is known.
     fn release(&mut self, sk: u64, tuple: Option<Tuple>, out: &mut Vec<Transition>) {
-        let Some(c) = self.conns.get_mut(&sk) else { return };
-        let Some(mut h) = c.held.take() else { return };
-        if let Some(t) = tuple.filter(|t| t.sport != 0) {
+        self.held.retain(|h| h.sk != sk);
+        let Some(c) = self.conns.get_mut(&sk) else {
+            self.unblock(out);
+            return;
+        };
+        let Some(mut h) = c.held.take() else {
+            self.unblock(out);
+            return;
+        };
+        if let Some(t) = tuple.filter(complete) {
             h.tuple = t;
+            c.tuple = t;
         }
-        self.held.retain(|&s| s != sk);
+        if h.new == state::SYN_RECV && complete(&h.tuple) {
+            let child = self.child_of(h.netns, h.tuple, h.ts_ns);
+            if let Some(c) = self.conns.get_mut(&sk) {
+                child.apply_to(c);
+                h.owner = c.owner;
+            }
+        }
         self.emit(*h, out);
+        self.unblock(out);
     }
 
     /// The full socket an event names, adopted from the seed when first seen
@@ -905,7 +1021,7 @@ impl Tracker {
             let c = self.adopt(ev, tuple?)?;
             self.conns.insert(sk, c);
         }
-        if let Some(t) = tuple.filter(|t| t.sport != 0) {
+        if let Some(t) = tuple.filter(complete) {
             if self.conns.get(&sk).is_some_and(|c| c.held.is_some()) {
                 self.release(sk, Some(t), out);
             }
@@ -1053,31 +1169,13 @@ impl Tracker {
         c.since = Some(ts);
         c.note_state(new);
         if new == state::SYN_RECV {
-            // The request socket of this connection (same netns and tuple).
-            if let Some((rk, rq)) = self
-                .req_by_tuple
-                .remove(&(ev.netns, tuple))
-                .and_then(|rk| self.requests.get_mut(&rk).map(|rq| (rk, rq)))
-            {
-                rq.completed = true;
-                let derived = rq.derived;
-                c.first = Some(rq.since);
-                c.handshake_start = Some(rq.since);
-                c.owner = rq.owner;
-                c.syn_retransmits = rq.synack_retransmits;
-                if derived {
-                    // No REQ_END will come.
-                    self.requests.remove(&rk);
-                }
-            } else {
-                // A SYN cookie, or a request from before the start.
+            if tuple.dport == 0 {
+                // Still a copy of the listener (6.1 sets the child's addresses
+                // after this event): its next event names the peer.
                 c.first = Some(ts);
                 c.owner = self.listener_owner(ev.netns, tuple.src, tuple.sport, 0);
-                if let Some(s) = self.seeded.get(&(ev.netns, tuple))
-                    && s.info.state == state::SYN_RECV
-                {
-                    self.seeded.remove(&(ev.netns, tuple));
-                }
+            } else {
+                self.child_of(ev.netns, tuple, ts).apply_to(&mut c);
             }
         } else {
             c.owner = self.task_owner(ev);
@@ -1105,13 +1203,50 @@ impl Tracker {
             derived: false,
             lifetime: None,
         };
-        if new == state::SYN_SENT && tuple.sport == 0 {
+        if (new == state::SYN_SENT && tuple.sport == 0) || (new == state::SYN_RECV && tuple.dport == 0) {
+            self.held.push(Held::for_line(ev.skaddr, &t));
             c.held = Some(Box::new(t));
-            self.held.push(ev.skaddr);
             self.conns.insert(ev.skaddr, c);
         } else {
             self.conns.insert(ev.skaddr, c);
             self.emit(t, out);
+        }
+    }
+
+    /// What a passive child with this tuple, created at `ts`, takes from its
+    /// request socket (now marked completed), or, without one (a SYN cookie,
+    /// a request from before the start), from its listener.
+    fn child_of(&mut self, netns: u32, tuple: Tuple, ts: u64) -> Child {
+        if let Some((rk, rq)) = self
+            .req_by_tuple
+            .remove(&(netns, tuple))
+            .and_then(|rk| self.requests.get_mut(&rk).map(|rq| (rk, rq)))
+        {
+            rq.completed = true;
+            let child = Child {
+                first: rq.since,
+                handshake_start: Some(rq.since),
+                owner: rq.owner,
+                syn_retransmits: rq.synack_retransmits,
+            };
+            if rq.derived {
+                // No REQ_END will come.
+                self.requests.remove(&rk);
+            }
+            return child;
+        }
+        if self
+            .seeded
+            .get(&(netns, tuple))
+            .is_some_and(|s| s.info.state == state::SYN_RECV)
+        {
+            self.seeded.remove(&(netns, tuple));
+        }
+        Child {
+            first: ts,
+            handshake_start: None,
+            owner: self.listener_owner(netns, tuple.src, tuple.sport, 0),
+            syn_retransmits: 0,
         }
     }
 
@@ -1738,6 +1873,144 @@ mod tests {
         let snap = tr.snapshot(None);
         assert_eq!(snap.len(), 1);
         assert_eq!(snap[0].state, LISTEN);
+        assert_eq!(tr.incidents().count(), 0);
+    }
+
+    /// The server's NEW_SYN_RECV (REQ_START runs while connect() is still
+    /// sending the SYN) comes before CONNECT tells the client's source port:
+    /// it waits for the client's CLOSE -> SYN_SENT, so the connection's lines
+    /// come in time order. Lines of other connections are not held back.
+    #[test]
+    fn lines_of_a_connection_come_in_time_order() {
+        use state::*;
+        let mut tr = Tracker::new();
+        let mut out = Vec::new();
+        listen(&mut tr, &mut out);
+        tr.apply(
+            &SockEvent {
+                oldstate: CLOSE,
+                newstate: SYN_SENT,
+                ..ev(sock_kind::STATE, 1, CLIENT, 0, 80, 100, "curl")
+            },
+            &mut out,
+        );
+        let mut req = server(ev(sock_kind::REQ_START, 2, REQ, 80, 40000, 100, "curl"));
+        req.aux = LISTENER;
+        tr.apply(&req, &mut out);
+        // Another connection (port 8080) goes out at once.
+        tr.apply(&st(3, CHILD, 50000, 8080, ESTABLISHED, FIN_WAIT1), &mut out);
+        assert_eq!(names(&out), ["80 CLOSE -> LISTEN", "50000 ESTABLISHED -> FIN_WAIT1"]);
+        tr.apply(&ev(sock_kind::CONNECT, 4, CLIENT, 40000, 80, 100, "curl"), &mut out);
+        tr.apply(&st(5, CLIENT, 40000, 80, SYN_SENT, ESTABLISHED), &mut out);
+        assert_eq!(
+            names(&out),
+            [
+                "80 CLOSE -> LISTEN",
+                "50000 ESTABLISHED -> FIN_WAIT1",
+                "40000 CLOSE -> SYN_SENT",
+                "80 LISTEN -> NEW_SYN_RECV (derived)",
+                "40000 SYN_SENT -> ESTABLISHED",
+            ]
+        );
+        let ours: Vec<u64> = out[2..].iter().map(|t| t.ts_ns).collect();
+        assert!(ours.is_sorted(), "{ours:?}");
+        assert_eq!(owner_pids(&out[2..]), [Some(100), Some(200), Some(100)]);
+
+        // Without CONNECT and without a later event, the tick prints the held
+        // line with port 0 after HOLD_NS, and what it held back after it.
+        out.clear();
+        let t0 = 10_000;
+        tr.apply(
+            &SockEvent {
+                oldstate: CLOSE,
+                newstate: SYN_SENT,
+                ..ev(sock_kind::STATE, t0, CLIENT + 64, 0, 80, 101, "curl")
+            },
+            &mut out,
+        );
+        let mut req = server(ev(sock_kind::REQ_START, t0 + 1, REQ + 64, 80, 40001, 0, "swapper/0"));
+        req.aux = LISTENER;
+        tr.apply(&req, &mut out);
+        tr.tick(t0 * MSEC + HOLD_NS - 1, &mut out);
+        assert!(out.is_empty(), "{:?}", names(&out));
+        tr.tick(t0 * MSEC + HOLD_NS, &mut out);
+        assert_eq!(
+            names(&out),
+            ["0 CLOSE -> SYN_SENT", "80 LISTEN -> NEW_SYN_RECV (derived)"]
+        );
+        // At exit, held lines and what they hold back are all printed.
+        out.clear();
+        tr.apply(
+            &SockEvent {
+                oldstate: CLOSE,
+                newstate: SYN_SENT,
+                ..ev(sock_kind::STATE, 20_000, CLIENT + 128, 0, 80, 102, "curl")
+            },
+            &mut out,
+        );
+        let mut req = server(ev(sock_kind::REQ_START, 20_001, REQ + 128, 80, 40002, 0, "swapper/0"));
+        req.aux = LISTENER;
+        tr.apply(&req, &mut out);
+        tr.flush_held(&mut out);
+        assert_eq!(
+            names(&out),
+            ["0 CLOSE -> SYN_SENT", "80 LISTEN -> NEW_SYN_RECV (derived)"]
+        );
+    }
+
+    /// Some kernels (6.1) report a passive child's LISTEN -> SYN_RECV while it
+    /// is still a copy of its listener: no peer. The line waits for the
+    /// child's next event, takes the peer from it and is matched to its
+    /// request socket then (handshake time from the SYN, completed: no
+    /// half-open connection left). Client lines to the listener's port wait
+    /// behind it.
+    #[test]
+    fn passive_child_reported_before_its_peer_is_set() {
+        use state::*;
+        let mut tr = Tracker::new();
+        let mut out = Vec::new();
+        listen(&mut tr, &mut out);
+        out.clear();
+        let mut req = server(ev(sock_kind::REQ_START, 100, REQ, 80, 40000, 100, "curl"));
+        req.aux = LISTENER;
+        tr.apply(&req, &mut out);
+        let mut child = server(ev(sock_kind::STATE, 101, CHILD, 80, 0, 100, "curl"));
+        child.oldstate = LISTEN;
+        child.newstate = SYN_RECV;
+        child.daddr = [0; 16];
+        tr.apply(&child, &mut out);
+        // A client line about the listener's port, after the child's: waits.
+        tr.apply(&st(101, CLIENT, 40000, 80, ESTABLISHED, ESTABLISHED), &mut out);
+        assert_eq!(names(&out), ["80 LISTEN -> NEW_SYN_RECV (derived)"]);
+        tr.apply(&server(st(102, CHILD, 80, 40000, SYN_RECV, ESTABLISHED)), &mut out);
+        assert_eq!(
+            names(&out),
+            [
+                "80 LISTEN -> NEW_SYN_RECV (derived)",
+                "80 LISTEN -> SYN_RECV",
+                "40000 ESTABLISHED -> ESTABLISHED",
+                "80 SYN_RECV -> ESTABLISHED",
+            ]
+        );
+        let ts: Vec<u64> = out.iter().map(|t| t.ts_ns).collect();
+        assert!(ts.is_sorted(), "{ts:?}");
+        let peer = |t: &Transition| (t.tuple.dst, t.tuple.dport);
+        let client = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000);
+        assert_eq!(peer(&out[1]), client, "the peer of LISTEN -> SYN_RECV is the client");
+        assert_eq!(peer(&out[3]), client);
+        assert_eq!(owner_pids(&out[..2]), [Some(200), Some(200)]);
+        assert_eq!(owner_pids(&out[3..]), [Some(200)]);
+        // The request was completed by this child: nothing half-open is left.
+        let snap = tr.snapshot(None);
+        assert_eq!(snap.iter().filter(|s| s.state == SYN_RECV).count(), 0, "{snap:?}");
+        let server_side = |s: &&SocketInfo| s.tuple.src == IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+        let states: Vec<u8> = snap.iter().filter(server_side).map(|s| s.state).collect();
+        assert_eq!(states.iter().filter(|&&s| s == ESTABLISHED).count(), 1, "{snap:?}");
+        // The handshake time starts at the SYN (the request socket).
+        tr.apply(&server(st(110, CHILD, 80, 40000, ESTABLISHED, CLOSE)), &mut out);
+        let life = out.last().unwrap().lifetime.as_ref().unwrap();
+        assert_eq!(life.handshake_ms, Some(2.0));
+        assert_eq!(life.duration_ms, 10.0);
         assert_eq!(tr.incidents().count(), 0);
     }
 
