@@ -134,7 +134,7 @@ fn ping(pair: &NetnsPair, count: u32) -> Result<()> {
 
 /// Waits until the tracer printed the echo request and reply of `seq`.
 fn wait_icmp(bg: &mut Bg, seq: u32) -> Result<()> {
-    let deadline = Instant::now() + T;
+    let deadline = Instant::now() + tracer_tests::scaled(T);
     let want = format!("seq {seq},");
     loop {
         let out = bg.stdout();
@@ -267,14 +267,12 @@ fn classic_exit_removes_only_what_it_added() -> Result<()> {
     );
     expect_clean(&pair, "after an error after attaching")?;
 
-    // 3. A user's clsact qdisc with a filter on each hook: kept, and still run
-    //    while tracer's filters sit in front of them. The kernel gives a
-    //    filter added without a pref one less than the first pref >= 49152 on
-    //    the hook (49152 if none): the user's pref 50000 puts tracer's in
-    //    front, so the user's filters see packets only if tracer's pass them
-    //    on. They match everything and mirror it to a veth nobody listens on:
-    //    their action counts the packets. (u32 and mirred: what every kernel
-    //    config here has; matchall and gact may be missing.)
+    // 3. A user's clsact qdisc with a filter on each hook (pref 100): kept,
+    //    and still run while tracer's filters sit in front of them, so they
+    //    see packets only if tracer's pass them on. They match everything and
+    //    mirror it to a veth nobody listens on: their action counts the
+    //    packets. (u32 and mirred: what every kernel config here has;
+    //    matchall and gact may be missing.)
     let dev = pair.client_if.as_str();
     let ip = |args: &[&str]| {
         let mut c = pair.client_cmd("ip");
@@ -287,7 +285,7 @@ fn classic_exit_removes_only_what_it_added() -> Result<()> {
     tc(&pair, &["qdisc", "add", "dev", dev, "clsact"])?;
     for hook in ["ingress", "egress"] {
         let mirror = [
-            "filter", "add", "dev", dev, hook, "pref", "50000", "protocol", "all", "u32", "match", "u32", "0", "0",
+            "filter", "add", "dev", dev, hook, "pref", "100", "protocol", "all", "u32", "match", "u32", "0", "0",
             "action", "mirred", "egress", "mirror", "dev", "mir0",
         ];
         tc(&pair, &mirror)?;
@@ -296,7 +294,7 @@ fn classic_exit_removes_only_what_it_added() -> Result<()> {
     let mut t = start(&pair, "tracer", true, &["icmp"])?;
     let ours = tracer_filters(&pair)?;
     ensure!(
-        ours.len() == 2 && ours.iter().all(|f| f.pref < 50000),
+        ours.len() == 2 && ours.iter().all(|f| f.pref < 100),
         "tracer's two filters, in front of the user's: {ours:?}"
     );
     let before = user_packets(&pair)?;
@@ -436,7 +434,7 @@ fn two_classic_tracers_keep_each_others_filters() -> Result<()> {
     let seen_before = a.stdout().lines().filter(|l| l.contains("echo reply")).count();
     ping(&pair, 3)?;
     wait_icmp(&mut c, 3)?;
-    let deadline = Instant::now() + T;
+    let deadline = Instant::now() + tracer_tests::scaled(T);
     while a.stdout().lines().filter(|l| l.contains("echo reply")).count() < seen_before + 3 {
         ensure!(Instant::now() < deadline, "A stopped capturing:\n{}", a.stdout());
         thread::sleep(Duration::from_millis(50));

@@ -85,6 +85,19 @@ pub fn is_tracers(f: &Filter) -> bool {
     f.kind == "bpf" && f.chain == 0 && f.bpf_name.as_deref().is_some_and(|n| PROGRAM_NAMES.contains(&n))
 }
 
+/// The priority (`pref`) that puts a new filter in front of `filters` (one
+/// hook's): one less than the smallest; 0 (the kernel chooses: 49152, or one
+/// less than the first pref from 49152 up) when there is none or the smallest
+/// is already 1.
+pub fn front_priority(filters: &[Filter]) -> u16 {
+    filters
+        .iter()
+        .map(|f| f.prio)
+        .filter(|&p| p > 0)
+        .min()
+        .map_or(0, |p| p.saturating_sub(1))
+}
+
 /// tracer's filters whose program no process holds (`held`): left by a
 /// tracer that died without removing them. A filter without a program id
 /// (a kernel before 4.13) is never called abandoned.
@@ -229,9 +242,29 @@ impl ClassicTc {
             }
         }
         let filter_err = |e: &dyn std::error::Error| ClassicTcError::Filter { err: super::chain(e) };
-        let id = prog
-            .attach_with_options(&iface.name, at, TcAttachOptions::Netlink(NlOptions::default()))
-            .map_err(|e| filter_err(&e))?;
+        // In front of the filters already there, as a TCX program is in front of every
+        // classic filter: they still run after it (its programs return TC_ACT_UNSPEC).
+        let hook = if at == TcAttachType::Ingress {
+            Hook::Ingress
+        } else {
+            Hook::Egress
+        };
+        let front = RouteSocket::open()
+            .and_then(|mut s| s.filters(iface.index, hook))
+            .map_or(0, |f| front_priority(&f));
+        let attach = |prog: &mut SchedClassifier, priority| {
+            let opts = NlOptions {
+                priority,
+                ..NlOptions::default()
+            };
+            prog.attach_with_options(&iface.name, at, TcAttachOptions::Netlink(opts))
+        };
+        let id = match attach(prog, front) {
+            Ok(id) => id,
+            // Taken meanwhile by a filter of another kind or protocol: let the kernel choose.
+            Err(_) if front != 0 => attach(prog, 0).map_err(|e| filter_err(&e))?,
+            Err(e) => return Err(filter_err(&e)),
+        };
         let link = prog.take_link(id).map_err(|e| filter_err(&e))?;
         a.links.push(link);
         drop(lock);
@@ -456,6 +489,16 @@ mod tests {
         let mut other_chain = filter(Hook::Egress, 4, "bpf", Some(names::TC_PROG), Some(14));
         other_chain.chain = 1;
         assert!(abandoned(&[other_chain], &held).is_empty());
+    }
+
+    #[test]
+    fn new_filters_go_in_front() {
+        assert_eq!(front_priority(&[]), 0);
+        let user = filter(Hook::Egress, 100, "u32", None, None);
+        let tracer = filter(Hook::Egress, 49152, "bpf", Some(names::TC_PROG), Some(1));
+        assert_eq!(front_priority(&[tracer.clone(), user]), 99);
+        assert_eq!(front_priority(&[tracer]), 49151);
+        assert_eq!(front_priority(&[filter(Hook::Egress, 1, "u32", None, None)]), 0);
     }
 
     #[test]
