@@ -151,7 +151,13 @@ fn filtered_round(pair: &NetnsPair, dir: &Path, name: &str, expr: &str, at_least
     ensure!(others == 0, "{}: {others} packets in the file do not match", ctx());
 
     // --stats: every packet the hooks ran on is accounted for.
-    let ingress = if xdp { "ingress (XDP)" } else { "ingress (TCX)" };
+    // Classic tc where the kernel has no TCX (the tracer says so at start).
+    let classic = f.stderr.contains("attaching with classic tc");
+    let ingress = match (xdp, classic) {
+        (true, _) => "ingress (XDP)",
+        (false, true) => "ingress (TC)",
+        (false, false) => "ingress (TCX)",
+    };
     let (xs, xm, xn, xc, xd) = hook_stats(&f.stderr, ingress)?;
     let (ts, tm, tn, tc, td) = hook_stats(&f.stderr, "egress (TC)")?;
     for (seen, matched, not, copied, dropped) in [(xs, xm, xn, xc, xd), (ts, tm, tn, tc, td)] {

@@ -22,7 +22,7 @@ use crate::{
         filter::{self as kfilter, KernelFilterError},
         iface::{self, Interface},
         link::{self, LINKTYPE_LINUX_SLL2},
-        load::{Ingress, LoadOptions, Programs, ring_size},
+        load::{Ingress, LoadOptions, Programs, TcMechanism, ring_size},
         preflight, record,
         staterings::StateRings,
     },
@@ -81,6 +81,8 @@ pub struct Summary {
     pub counters: Counters,
     /// Which program saw incoming packets.
     pub ingress: Ingress,
+    /// The TC programs were classic tc filters (no TCX on this kernel).
+    pub classic_tc: bool,
     /// `-G` with `-W`: the capture stopped because this many files were written.
     pub file_limit: Option<u32>,
 }
@@ -117,7 +119,7 @@ impl Summary {
 
     /// `--stats`: one line per packet hook.
     pub fn stats_text(&self) -> String {
-        self.counters.stats_text(self.ingress.label())
+        self.counters.stats_text(self.ingress.label(self.classic_tc))
     }
 }
 
@@ -347,6 +349,7 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str), mut note: impl FnMut
         done = sink.drain(packets.get_mut(), state_ring.as_mut().map(AsyncFd::get_mut))?;
     }
 
+    let classic_tc = matches!(programs.tc_mechanism(), Some(TcMechanism::Classic(_)));
     // Detach (classic tc filters removed, then dropping the programs closes the
     // links); the maps stay readable.
     for line in programs.detach_classic() {
@@ -371,6 +374,7 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str), mut note: impl FnMut
         captured: sink.captured,
         counters,
         ingress: cfg.ingress,
+        classic_tc,
         file_limit: sink.file_limit,
     })
 }

@@ -47,9 +47,11 @@ pub enum Ingress {
 }
 
 impl Ingress {
-    /// The name in `--stats` lines.
-    pub fn label(self) -> &'static str {
+    /// The name in `--stats` lines (`classic_tc`: the TC program is a classic tc
+    /// filter, where the kernel has no TCX).
+    pub fn label(self, classic_tc: bool) -> &'static str {
         match self {
+            Self::Tcx if classic_tc => "ingress (TC)",
             Self::Tcx => "ingress (TCX)",
             Self::Xdp => "ingress (XDP)",
         }
