@@ -81,6 +81,11 @@ pub fn marker_name(netns: Netns, ifindex: u32) -> String {
     }
 }
 
+/// The marker file for the qdisc of `ifindex` in `netns` under `dir`.
+pub fn marker_path(dir: &Path, netns: Netns, ifindex: u32) -> PathBuf {
+    dir.join("clsact").join(marker_name(netns, ifindex))
+}
+
 /// The marker directory and the lock shared by every tracer.
 pub struct Store {
     dir: PathBuf,
@@ -141,7 +146,7 @@ impl Store {
     }
 
     fn path(&self, netns: Netns, ifindex: u32) -> PathBuf {
-        self.dir.join("clsact").join(marker_name(netns, ifindex))
+        marker_path(&self.dir, netns, ifindex)
     }
 
     /// Records that a tracer created the qdisc of `ifindex`.

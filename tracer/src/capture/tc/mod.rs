@@ -256,12 +256,7 @@ impl ClassicTc {
                 return out;
             }
         };
-        let marker_exists = netns.is_some_and(|ns| {
-            Path::new(marker::DIR)
-                .join("clsact")
-                .join(marker::marker_name(ns, ifindex))
-                .exists()
-        });
+        let marker_exists = netns.is_some_and(|ns| marker::marker_path(Path::new(marker::DIR), ns, ifindex).exists());
         match list_filters(&mut sock, ifindex) {
             Ok(f) if !f.iter().any(is_tracers) && !marker_exists && !created => return out,
             // ENODEV/EINVAL: the interface is gone or has no qdisc to list.
