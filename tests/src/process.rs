@@ -1,6 +1,5 @@
 //! Background processes that are killed when dropped, with their output
-//! collected while they run. Every timeout is scaled by [`scaled`]
-//! (`TRACER_TESTS_TIME_SCALE`).
+//! collected while they run.
 
 use std::{
     path::Path,
@@ -11,8 +10,6 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-
-use crate::env::scaled;
 
 /// `nsenter --net=/var/run/netns/NS PROG`: PROG runs in the namespace's
 /// network stack but keeps this mount namespace (and so /sys and tracefs).
@@ -155,7 +152,7 @@ impl Bg {
     }
 
     fn wait_for(&mut self, needle: &str, timeout: Duration, stderr: bool) -> Result<()> {
-        let timeout = scaled(timeout);
+        let timeout = crate::env::scaled(timeout);
         let deadline = Instant::now() + timeout;
         loop {
             let text = if stderr { self.stderr() } else { self.stdout() };
@@ -187,7 +184,7 @@ impl Bg {
     /// Waits for the process to exit (SIGKILL after `timeout`, which is an
     /// error) and returns its status and complete output.
     pub fn finish(mut self, timeout: Duration) -> Result<Finished> {
-        let timeout = scaled(timeout);
+        let timeout = crate::env::scaled(timeout);
         let deadline = Instant::now() + timeout;
         let status = loop {
             if let Some(status) = self.exited() {

@@ -48,6 +48,7 @@ fn read(path: &Path) -> String {
 
 /// Polls `path` until `pred` holds on its content, or fails after `timeout`.
 fn wait_file(path: &Path, timeout: Duration, what: &str, pred: impl Fn(&str) -> bool) -> Result<String> {
+    let timeout = tracer_tests::env::scaled(timeout);
     let deadline = Instant::now() + timeout;
     loop {
         let s = read(path);
@@ -62,6 +63,7 @@ fn wait_file(path: &Path, timeout: Duration, what: &str, pred: impl Fn(&str) -> 
 }
 
 fn wait_exit(child: &mut Child, timeout: Duration, name: &str) -> Result<std::process::ExitStatus> {
+    let timeout = tracer_tests::env::scaled(timeout);
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(st) = child.try_wait()? {
@@ -254,7 +256,9 @@ fn stream(test: &str, filter: Option<&str>) -> Result<()> {
     let tracer_err = dir.join("tracer3.stderr");
     let pinger = {
         let mut c = pair.client_cmd("ping");
-        c.args(["-q", "-n", "-i", "0.05", "-w", "20"])
+        // Until the reader has left, however slowly tshark starts (the time scale).
+        let secs = tracer_tests::env::scaled(Duration::from_secs(20)).as_secs().to_string();
+        c.args(["-q", "-n", "-i", "0.05", "-w", &secs])
             .arg(pair.server_v4.to_string());
         Bg::spawn("ping", c)?
     };
@@ -369,7 +373,9 @@ fn time_rotation() -> Result<()> {
     let iface = pair.client_if.as_str();
     let pinger = {
         let mut c = pair.client_cmd("ping");
-        c.args(["-q", "-n", "-i", "0.1", "-w", "30"])
+        // Long enough for both captures, however slow the machine (the scale).
+        let secs = tracer_tests::env::scaled(Duration::from_secs(30)).as_secs().to_string();
+        c.args(["-q", "-n", "-i", "0.1", "-w", &secs])
             .arg(pair.server_v4.to_string());
         Bg::spawn("ping", c)?
     };
@@ -476,8 +482,10 @@ fn pcapng_interfaces_directions_owners() -> Result<()> {
     let dir = artifact_dir("pcapng_interfaces_directions_owners");
     let www = dir.join("www");
     std::fs::create_dir_all(&www)?;
-    // 1.5 s at 400 kB/s: longer than the owner look-up's longest pause (1 s).
-    std::fs::write(www.join("blob"), vec![b'x'; 600_000])?;
+    // 1.5 s at 400 kB/s: longer than the owner look-up's longest pause (1 s); on a slower
+    // machine (the time scale) the look-up's table reads and /proc scans take longer too.
+    let blob = tracer_tests::env::scaled(Duration::from_millis(600)).as_millis() as usize * 1000;
+    std::fs::write(www.join("blob"), vec![b'x'; blob])?;
     let pair = NetnsPair::new("trt")?;
     let (if2, _, _, s_ip2) = second_link(&pair)?;
     let if1 = pair.client_if.clone();
@@ -499,7 +507,8 @@ fn pcapng_interfaces_directions_owners() -> Result<()> {
     // HTTP over the second link, slowly enough to be seen alive; UDP and ping over the first.
     let curl = {
         let mut c = pair.client_cmd("curl");
-        c.args(["-sS", "-o", "/dev/null", "--limit-rate", "400k", "--max-time", "20"])
+        let max = tracer_tests::env::scaled(Duration::from_secs(20)).as_secs().to_string();
+        c.args(["-sS", "-o", "/dev/null", "--limit-rate", "400k", "--max-time", &max])
             .arg(format!("http://{s_ip2}:8000/blob"));
         Bg::spawn("curl", c)?
     };

@@ -11,8 +11,9 @@
 //! - `syscalls:sys_exit_accept*` (`syscalls`): ACCEPT on kernels that refuse
 //!   fentry/fexit programs.
 //!
-//! They never change the traffic: every path returns XDP_PASS / TC_ACT_PIPE,
-//! and the tracing programs return 0 (fexit cannot alter a return value).
+//! They never change the traffic: every path returns XDP_PASS / TC_ACT_UNSPEC (no verdict:
+//! the next TCX program or tc filter runs), and the tracing programs return 0 (fexit cannot
+//! alter a return value).
 //! Every event the ring buffer could not take is counted in `COUNTERS`.
 #![no_std]
 #![no_main]

@@ -6,7 +6,7 @@ use core::ffi::c_void;
 
 use aya_ebpf::{
     EbpfContext as _,
-    bindings::{__sk_buff, TC_ACT_PIPE, xdp_action, xdp_md},
+    bindings::{__sk_buff, TC_ACT_UNSPEC, xdp_action, xdp_md},
     helpers::{bpf_ktime_get_ns, bpf_skb_load_bytes, bpf_xdp_get_buff_len, bpf_xdp_load_bytes},
     macros::{classifier, xdp},
     programs::{TcContext, XdpContext},
@@ -151,16 +151,21 @@ pub fn tracer_xdp(ctx: XdpContext) -> u32 {
 
 /// Ingress on TCX, the default: after GRO, where tcpdump's socket sees packets, and without
 /// the copy XDP on a veth makes the kernel do for every frame. It counts as the ingress hook.
+///
+/// The TC programs return TC_ACT_UNSPEC (TCX_NEXT): "no verdict, run the next program". Any
+/// other value ends the chain: TC_ACT_PIPE made TCX skip every program attached after this
+/// one (a second tracer on the interface saw nothing), and a classic cls_bpf filter skip the
+/// filters after it. At the end of the chain the packet passes.
 #[classifier]
 pub fn tracer_tc_ingress(ctx: TcContext) -> i32 {
     hook::<_, SkbBytes>(&Tc(&ctx), ctx.as_ptr(), DIR_IN, &XDP_COUNTERS, filter::SLOT_TC_IN);
-    TC_ACT_PIPE
+    TC_ACT_UNSPEC
 }
 
 #[classifier]
 pub fn tracer_tc_egress(ctx: TcContext) -> i32 {
     hook::<_, SkbBytes>(&Tc(&ctx), ctx.as_ptr(), DIR_OUT, &TC_COUNTERS, filter::SLOT_TC);
-    TC_ACT_PIPE
+    TC_ACT_UNSPEC
 }
 
 /// Counts the packet, runs the filter and copies what it matched.
@@ -281,27 +286,32 @@ fn copy_tagged<const N: usize, S: Source>(src: &S, dst: *mut u8, n: u32, tag: [u
     src.load_at(12, unsafe { dst.add(16) }, rest)
 }
 
-/// `m` when it lies in [1, max], in a form the verifier can prove (see [`copy_len`]).
+/// `m` when it lies in [1, max], in a form every verifier can prove (see [`copy_len`]).
 #[inline(always)]
 fn bounded(m: u32, max: u32) -> Option<u32> {
-    // SAFETY: reading a local.
-    let m = unsafe { core::ptr::read_volatile(&m) };
-    if m == 0 || m > max {
-        return None;
-    }
-    Some(m)
+    in_range(m, max)
 }
 
-/// `min(len, N)` in a form the verifier can prove lies in [1, N]. The volatile
-/// round-trip hides the value from LLVM so it cannot fold the range check away
-/// (otherwise the verifier sees [0, N-1] and rejects "invalid zero-sized read").
+/// `min(len, N)` in a form the verifier can prove lies in [1, N].
 #[inline(always)]
 fn copy_len<const N: usize>(len: usize) -> Option<u32> {
     let n: u32 = if len > N { N as u32 } else { len as u32 };
+    in_range(n, N as u32)
+}
+
+/// `n` when it lies in [1, max]. The bound is checked on `n - 1`, read back through a
+/// volatile round-trip so LLVM can neither fold the check away nor move it to another
+/// register: the verifier then knows `n - 1` in [0, max - 1], and `n - 1 + 1`, the very
+/// register handed to the helper, in [1, max]. (Checking `n == 0 || n > max` directly is
+/// compiled into `n - 1 > max - 1` on a copy of `n`; 6.1's verifier does not carry that
+/// bound back to `n` and rejects the copy as possibly zero-sized.)
+#[inline(always)]
+fn in_range(n: u32, max: u32) -> Option<u32> {
+    let m = n.wrapping_sub(1);
     // SAFETY: reading a local.
-    let n = unsafe { core::ptr::read_volatile(&n) };
-    if n == 0 || n > N as u32 {
+    let m = unsafe { core::ptr::read_volatile(&m) };
+    if m >= max {
         return None;
     }
-    Some(n)
+    Some(m + 1)
 }

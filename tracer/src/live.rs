@@ -161,8 +161,20 @@ pub fn resolve_interfaces(names: &[String]) -> Result<(Vec<Interface>, bool), Ca
 }
 
 /// Runs a live capture until SIGINT/SIGTERM or `-c`. `ready` gets the
-/// "listening on" line once everything is attached.
-pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, LiveError> {
+/// "listening on" line once everything is attached; `note` gets what the
+/// user should know about how it is attached and detached (classic tc where
+/// the kernel has no TCX, filters a killed tracer left behind).
+pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str), mut note: impl FnMut(&str)) -> Result<Summary, LiveError> {
+    // Before anything is attached: a signal while attaching still detaches
+    // (classic tc filters would outlive a process killed by the default action).
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|err| LiveError::Io {
+        what: "SIGINT handler",
+        err,
+    })?;
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|err| LiveError::Io {
+        what: "SIGTERM handler",
+        err,
+    })?;
     let (ifaces, any) = resolve_interfaces(&cfg.interfaces)?;
     preflight::check_privileges(true, cfg.states)?;
     preflight::check_btf()?;
@@ -206,7 +218,11 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
     };
     let counter_map = programs.take_counters()?;
     for i in &ifaces {
-        programs.attach_packet_hooks(i, cfg.ingress)?;
+        let attached = programs.attach_packet_hooks(i, cfg.ingress);
+        for line in programs.take_notes() {
+            note(&line);
+        }
+        attached?;
     }
     // Sockets open before the start, seeded before the state hook is attached (an event
     // wins over the seed): their owners, and a listener's for the connections it accepts.
@@ -306,14 +322,6 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
         cfg.snaplen
     ));
 
-    let mut sigint = signal(SignalKind::interrupt()).map_err(|err| LiveError::Io {
-        what: "SIGINT handler",
-        err,
-    })?;
-    let mut sigterm = signal(SignalKind::terminate()).map_err(|err| LiveError::Io {
-        what: "SIGTERM handler",
-        err,
-    })?;
     let mut tick = tokio::time::interval(POLL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks = 0u32;
@@ -339,14 +347,21 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str)) -> Result<Summary, L
         done = sink.drain(packets.get_mut(), state_ring.as_mut().map(AsyncFd::get_mut))?;
     }
 
-    // Detach (dropping the programs closes the links); the maps stay readable.
+    // Detach (classic tc filters removed, then dropping the programs closes the
+    // links); the maps stay readable.
+    for line in programs.detach_classic() {
+        note(&line);
+    }
     drop(programs);
     if !done {
         // Whatever the rings still hold was captured before we stopped.
         sink.drain(packets.get_mut(), state_ring.as_mut().map(AsyncFd::get_mut))?;
         // Stopped by a signal: tcpdump ends its output with an extra newline, "in case we
-        // were interrupted in the middle of a line".
-        sink.out.write_all(b"\n").map_err(LiveError::Stdout)?;
+        // were interrupted in the middle of a line", but only when it prints instead of writing
+        // a file: with -w (a file or `-`, with --print or not) it writes nothing more.
+        if cfg.write.is_none() {
+            sink.out.write_all(b"\n").map_err(LiveError::Stdout)?;
+        }
     }
     let mut counters = Counters::read(&counter_map)?;
     // The tp_btf program counts what it writes in the rings themselves.

@@ -117,14 +117,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         ingress: if cli.xdp { Ingress::Xdp } else { Ingress::Tcx },
     };
     let writing = cfg.write.is_some();
-    let summary = runtime()?.block_on(live::run(cfg, |line| {
-        // tcpdump prefixes its name when writing a file.
-        if writing {
-            eprintln!("tracer: {line}");
-        } else {
-            eprintln!("{line}");
-        }
-    }))?;
+    let summary = runtime()?.block_on(live::run(
+        cfg,
+        |line| {
+            // tcpdump prefixes its name when writing a file.
+            if writing {
+                eprintln!("tracer: {line}");
+            } else {
+                eprintln!("{line}");
+            }
+        },
+        |line| eprintln!("tracer: {line}"),
+    ))?;
     eprint!("{}", summary.text(cli.states));
     if cli.stats {
         eprint!("{}", summary.stats_text());

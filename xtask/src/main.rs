@@ -1,4 +1,4 @@
-//! `cargo xtask setup | demo | test | conformance | captures | bench`: bootstrap a machine, show
+//! `cargo xtask setup | demo | test | vm-test | conformance | captures | bench`: bootstrap a machine, show
 //! the tracer on a built-in example, run every test, compare the printer with tcpdump, record
 //! real-traffic captures, measure speed against tcpdump.
 
@@ -14,6 +14,7 @@ mod demo;
 mod setup;
 mod test;
 mod tools;
+mod vm;
 
 use clap::{Parser, Subcommand};
 
@@ -74,6 +75,19 @@ enum Task {
         #[arg(long, value_name = "SECTION", value_parser = ["packets", "states", "filter"])]
         only: Option<String>,
     },
+    /// The privileged end-to-end tests inside Debian's 6.1 and 6.12 kernels, booted under QEMU with
+    /// this host's root shared read-only (kernels fetched from Debian's packages, not installed).
+    VmTest {
+        /// Which kernel: 6.1, 6.12 or all.
+        #[arg(long, value_name = "KERNEL", default_value = "all")]
+        kernel: String,
+        /// Only this test binary (a file name of tests/tests without .rs); repeatable.
+        #[arg(long = "test", value_name = "NAME")]
+        tests: Vec<String>,
+        /// Kill a guest after this many minutes (default 45).
+        #[arg(long, value_name = "MINUTES")]
+        timeout: Option<u64>,
+    },
     /// The socket-state bench's workload: short loopback connections, as fast as they go.
     #[command(hide = true)]
     Churn {
@@ -108,6 +122,11 @@ fn main() {
         }),
         Task::Captures { force } => captures::run(force),
         Task::Bench { bin, only } => bench::run(bin, only.as_deref()),
+        Task::VmTest { kernel, tests, timeout } => vm::run(&vm::Options {
+            kernel: Some(kernel),
+            tests,
+            timeout_mins: timeout,
+        }),
         Task::Churn { connections, threads } => churn::run(&churn::Options { connections, threads }),
     };
     if let Err(e) = result {

@@ -1,12 +1,13 @@
 //! `cargo xtask test`: unit and golden tests, the conformance comparison with tcpdump
 //! (`cargo xtask conformance --check`), then the privileged end-to-end tests (tests/, crate
-//! tracer-tests) against the release binary.
+//! tracer-tests) against the release binary, on this machine's kernel and then inside
+//! each kernel of the VM matrix (`cargo xtask vm-test`).
 
 use anyhow::{Result, bail};
 
 use crate::{
     cmd::{self, status},
-    conformance, setup, tools,
+    conformance, setup, tools, vm,
 };
 
 pub fn run() -> Result<()> {
@@ -68,6 +69,13 @@ pub fn run() -> Result<()> {
     ) {
         eprintln!("xtask: {e:#}");
         failed.push("end-to-end tests");
+    }
+
+    // The same end-to-end tests inside Debian's 6.1 and 6.12 kernels (QEMU).
+    println!("xtask: end-to-end tests in the VM matrix");
+    if let Err(e) = vm::run(&vm::Options::default()) {
+        eprintln!("xtask: {e:#}");
+        failed.push("VM matrix");
     }
 
     if !failed.is_empty() {

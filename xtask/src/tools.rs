@@ -19,6 +19,7 @@ const TOOLS: &[(&str, &str)] = &[
     ("unshare", "util-linux"),
     ("setpriv", "util-linux"),
     ("capsh", "libcap2-bin"),
+    ("ping", "iputils-ping"),
 ];
 
 /// Installs the packages of missing programs (apt-get update only then).

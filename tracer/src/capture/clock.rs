@@ -47,12 +47,12 @@ impl Clock {
         if let Ok(t) = u64::try_from(t) {
             return Timestamp {
                 sec: (t / 1_000_000_000) as i64,
-                nsec: t % 1_000_000_000,
+                nsec: (t % 1_000_000_000) as i64,
             };
         }
         Timestamp {
             sec: (t.div_euclid(1_000_000_000)) as i64,
-            nsec: (t.rem_euclid(1_000_000_000)) as u64,
+            nsec: (t.rem_euclid(1_000_000_000)) as i64,
         }
     }
 }

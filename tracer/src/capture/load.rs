@@ -2,7 +2,9 @@
 //! or generic when the driver has no XDP), TCX egress, the state tracepoint,
 //! and the socket life-cycle hooks (fentry/fexit and `tcp:*` tracepoints). The
 //! links live in the `Ebpf` object; if the process dies, even by SIGKILL, the
-//! kernel closes their descriptors and detaches everything.
+//! kernel closes their descriptors and detaches everything. Where the kernel
+//! has no TCX, the TC programs are attached with classic tc filters instead
+//! ([`super::tc`]), which outlive a killed process.
 
 use std::{
     fmt,
@@ -25,6 +27,7 @@ use super::{
     counters::CounterMap,
     iface::Interface,
     staterings::{self, StateRings},
+    tc::{self as classic, ClassicTc},
     tpformat,
 };
 
@@ -65,8 +68,25 @@ pub struct LoadOptions {
     pub state_ring_bytes: u32,
 }
 
+/// How the TC programs are attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcMechanism {
+    /// bpf links (kernel 6.6+): detached by the kernel when the process dies.
+    Tcx,
+    /// clsact qdisc and cls_bpf filters, and why.
+    Classic(classic::Why),
+}
+
 /// The loaded object; dropping it detaches every program.
 pub struct Programs {
+    /// Classic tc filters, if any: first, so that dropping removes them
+    /// before the programs' descriptors are closed.
+    classic: ClassicTc,
+    /// Decided at the first TC attach: TCX, or classic tc where the kernel
+    /// has no TCX.
+    tc_mechanism: Option<TcMechanism>,
+    /// Lines for the user from attaching and detaching.
+    notes: Vec<String>,
     ebpf: Ebpf,
     /// The running kernel's BTF, for loading fentry/fexit programs.
     kernel_btf: Option<Btf>,
@@ -377,6 +397,9 @@ impl Programs {
         let mut ebpf = ebpf;
         super::filter::install(&mut ebpf, filter)?;
         Ok(Self {
+            classic: ClassicTc::default(),
+            tc_mechanism: None,
+            notes: Vec::new(),
             ebpf,
             kernel_btf,
             offsets,
@@ -394,8 +417,12 @@ impl Programs {
 
     /// The ingress hook on `iface` (TCX ingress, or XDP with `ingress` = [`Ingress::Xdp`])
     /// and TCX egress. On loopback only the egress hook is used: every looped packet is seen
-    /// once, as tcpdump sees it.
+    /// once, as tcpdump sees it. Where the kernel has no TCX the TC programs are attached
+    /// with classic tc ([`Self::tc_mechanism`]). Filters a killed tracer left on `iface` are
+    /// removed first; [`Self::take_notes`] tells what happened.
     pub fn attach_packet_hooks(&mut self, iface: &Interface, ingress: Ingress) -> Result<(), CaptureError> {
+        let sweep = self.classic.sweep(iface);
+        self.notes.extend(sweep.notes(&iface.name, "start"));
         if !iface.loopback && ingress == Ingress::Xdp {
             let xdp = self.xdp()?;
             // Native XDP first; generic (SKB) mode where the driver has none.
@@ -408,12 +435,33 @@ impl Programs {
             }
         }
         if !iface.loopback && ingress == Ingress::Tcx {
-            self.attach_tcx(names::TC_INGRESS_PROG, iface, TcAttachType::Ingress)?;
+            self.attach_tc(names::TC_INGRESS_PROG, iface, TcAttachType::Ingress)?;
         }
-        self.attach_tcx(names::TC_PROG, iface, TcAttachType::Egress)
+        self.attach_tc(names::TC_PROG, iface, TcAttachType::Egress)
     }
 
-    fn attach_tcx(&mut self, prog: &str, iface: &Interface, at: TcAttachType) -> Result<(), CaptureError> {
+    /// How the TC programs were attached (None before the first).
+    pub fn tc_mechanism(&self) -> Option<TcMechanism> {
+        self.tc_mechanism
+    }
+
+    /// What attaching or detaching has to tell the user, one line each (taken).
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// Removes the classic tc filters (and the qdisc tracer added, once no
+    /// filter is left on it) now rather than on drop, and returns what the
+    /// user should know. TCX and XDP links go when the object is dropped.
+    pub fn detach_classic(&mut self) -> Vec<String> {
+        let mut notes = self.take_notes();
+        notes.extend(self.classic.detach_all());
+        notes
+    }
+
+    /// Attaches a TC program: by TCX, or with classic tc where the kernel has no TCX (probed
+    /// at the first attach, or forced by [`classic::ATTACH_ENV`]).
+    fn attach_tc(&mut self, prog: &str, iface: &Interface, at: TcAttachType) -> Result<(), CaptureError> {
         let tc: &mut SchedClassifier = self
             .ebpf
             .program_mut(prog)
@@ -428,8 +476,35 @@ impl Programs {
         } else {
             "egress"
         };
-        tc.attach_with_options(&iface.name, at, TcAttachOptions::TcxOrder(LinkOrder::default()))
-            .map_err(CaptureError::program(format!("{}: attaching TCX {side}", iface.name)))?;
+        if self.tc_mechanism.is_none() && classic::forced() {
+            self.tc_mechanism = Some(TcMechanism::Classic(classic::Why::Forced));
+            self.notes.push(classic::classic_note(&classic::Why::Forced));
+        }
+        if !matches!(self.tc_mechanism, Some(TcMechanism::Classic(_))) {
+            match tc.attach_with_options(&iface.name, at, TcAttachOptions::TcxOrder(LinkOrder::default())) {
+                Ok(_) => {
+                    self.tc_mechanism = Some(TcMechanism::Tcx);
+                    return Ok(());
+                }
+                Err(e) => match classic::no_tcx(&e) {
+                    Some(errno) if self.tc_mechanism.is_none() => {
+                        let why = classic::Why::NoTcx(errno);
+                        self.tc_mechanism = Some(TcMechanism::Classic(why));
+                        self.notes.push(classic::classic_note(&why));
+                    }
+                    _ => {
+                        return Err(CaptureError::program(format!("{}: attaching TCX {side}", iface.name))(
+                            e,
+                        ));
+                    }
+                },
+            }
+        }
+        let notes = self.classic.attach(tc, iface, at).map_err(|e| CaptureError::Program {
+            what: format!("{}: attaching {side} with classic tc", iface.name),
+            err: e.to_string(),
+        })?;
+        self.notes.extend(notes);
         Ok(())
     }
 

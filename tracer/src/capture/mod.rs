@@ -13,6 +13,7 @@ pub mod preflight;
 pub mod proginfo;
 pub mod record;
 pub mod staterings;
+pub mod tc;
 pub mod testrun;
 pub mod tpformat;
 

@@ -347,7 +347,7 @@ impl NgReader {
         } else {
             Timestamp {
                 sec: (raw / iface.units) as i64 + iface.offset,
-                nsec: ((raw % iface.units) as u128 * 1_000_000_000 / iface.units as u128) as u64,
+                nsec: ((raw % iface.units) as u128 * 1_000_000_000 / iface.units as u128) as i64,
             }
         };
         Ok(Some(NgPacket {

@@ -29,7 +29,7 @@ use pcap_file::{
     },
 };
 
-use super::write::{WriteError, open_output};
+use super::write::{WriteError, buffer_size, open_output};
 use crate::print::Timestamp;
 
 /// `epb_flags` direction bits.
@@ -66,7 +66,7 @@ impl NgSink {
     /// interface block per entry of `interfaces` (a packet names its interface
     /// by the index in this list).
     pub fn create(path: &Path, interfaces: &[NgInterface], snaplen: u32, nano: bool) -> Result<Self, WriteError> {
-        let out = BufWriter::with_capacity(1 << 16, open_output(path)?);
+        let out = BufWriter::with_capacity(buffer_size(path), open_output(path)?);
         let err = |source| WriteError::Pcap {
             path: path.to_owned(),
             source,
@@ -127,11 +127,8 @@ impl NgSink {
         }
         let data = &data[..data.len().min(self.snaplen as usize)];
         let sec = u64::try_from(ts.sec).unwrap_or(0);
-        let units = if self.nano {
-            sec.saturating_mul(1_000_000_000).saturating_add(ts.nsec)
-        } else {
-            sec.saturating_mul(1_000_000).saturating_add(ts.nsec / 1000)
-        };
+        let per_sec: u64 = if self.nano { 1_000_000_000 } else { 1_000_000 };
+        let units = sec.saturating_mul(per_sec).saturating_add_signed(ts.frac(self.nano));
         let mut options = Vec::with_capacity(2);
         if let Some(d) = direction {
             options.push(EnhancedPacketOption::Flags(match d {

@@ -267,10 +267,14 @@ impl PcapFile {
         self.pos += need;
         // libpcap keeps at most the file's snapshot length.
         let keep = caplen.min(self.snaplen) as usize;
-        // Not normalised: libpcap hands the fields over as they are, and so does tcpdump.
+        // Not normalised: libpcap hands the fields over as they are, and so does tcpdump. It
+        // reads each into a `long`: from a file in the host's byte order through a bpf_int32
+        // (sign-extended), from a byte-swapped one through SWAPLONG's unsigned int (not).
+        let host_order = swapped == cfg!(target_endian = "big");
+        let widen = |w: u32| if host_order { i64::from(w as i32) } else { i64::from(w) };
         let ts = Timestamp {
-            sec: sec as i64,
-            nsec: if self.nano { frac as u64 } else { frac as u64 * 1000 },
+            sec: widen(sec),
+            nsec: if self.nano { widen(frac) } else { widen(frac) * 1000 },
         };
         Ok(Some(RecordRef {
             ts,
@@ -318,6 +322,23 @@ mod tests {
             assert_eq!(p.ts.nsec, if nano { 123_456_789 } else { 123_456_000 });
             assert_eq!((p.linktype, p.data, p.orig_len), (1, &b"abc"[..], 60));
             assert!(r.next_packet().unwrap().is_none());
+        }
+    }
+
+    #[test]
+    fn out_of_range_fields_widen_as_libpcap_does() {
+        // Bit 31 set: negative in the host's byte order, as it is in a byte-swapped file.
+        let big_host = cfg!(target_endian = "big");
+        for (nano, big) in [(false, false), (true, false), (false, true), (true, true)] {
+            let mut r = reader(pcap_bytes(nano, big, &[(0x8000_0000, 4_292_819_813, b"a", 1)])).unwrap();
+            let p = r.next_packet().unwrap().unwrap();
+            let (sec, field) = if big == big_host {
+                (-2_147_483_648, -2_147_483)
+            } else {
+                (2_147_483_648, 4_292_819_813)
+            };
+            assert_eq!(p.ts.sec, sec);
+            assert_eq!(p.ts.nsec, if nano { field } else { field * 1000 });
         }
     }
 

@@ -3,16 +3,16 @@
 //! nanosecond ones with `--nano`, and the packets' true original lengths.
 
 use std::{
+    borrow::Cow,
     fs::File,
     io::{self, BufWriter, Write},
     path::{Path, PathBuf},
-    time::Duration,
 };
 
 use byteorder_slice::LittleEndian;
 use pcap_file::{
     DataLink, Endianness, TsResolution,
-    pcap::{PcapHeader, PcapPacket},
+    pcap::{PcapHeader, RawPcapPacket},
 };
 
 use crate::print::Timestamp;
@@ -36,6 +36,14 @@ pub enum WriteError {
 /// Whether `path` means standard output (`-`, as for tcpdump).
 pub fn is_stdout(path: &Path) -> bool {
     path == Path::new("-")
+}
+
+/// The output buffer for `path`: 64 KiB for a file; 4 KiB for standard output, which is
+/// what tcpdump's stdio buffer holds on a pipe (its block size), so a reader such as
+/// `tshark -r -` gets the packets as soon as it would from tcpdump, and a reader that
+/// leaves is noticed as soon.
+pub fn buffer_size(path: &Path) -> usize {
+    if is_stdout(path) { 4096 } else { 1 << 16 }
 }
 
 /// Opens `path` for writing, truncating it; `-` = standard output, written
@@ -85,7 +93,7 @@ impl PcapSink {
             ts_resolution,
             endianness: Endianness::Little,
         };
-        let mut out = BufWriter::with_capacity(1 << 16, out);
+        let mut out = BufWriter::with_capacity(buffer_size(path), out);
         let written = header.write_to(&mut out).map_err(|source| WriteError::Pcap {
             path: path.to_owned(),
             source,
@@ -107,13 +115,18 @@ impl PcapSink {
     /// Appends one packet. `data` longer than the snap length is cut to it.
     pub fn write(&mut self, ts: Timestamp, data: &[u8], orig_len: u32) -> Result<(), WriteError> {
         let data = &data[..data.len().min(self.snaplen as usize)];
-        let packet = PcapPacket::new(
-            Duration::new(u64::try_from(ts.sec).unwrap_or(0), 0).saturating_add(Duration::from_nanos(ts.nsec)),
-            orig_len.max(data.len() as u32),
-            data,
-        );
+        // The record's fields as libpcap's pcap_dump() writes them: each `long` of the time
+        // stamp cut to a bpf_int32, so that a corrupt field read with -r is written back as
+        // tcpdump writes it (not normalised into the seconds).
+        let packet = RawPcapPacket {
+            ts_sec: ts.sec as u32,
+            ts_frac: ts.frac(self.ts_resolution == TsResolution::NanoSecond) as u32,
+            incl_len: data.len() as u32,
+            orig_len: orig_len.max(data.len() as u32),
+            data: Cow::Borrowed(data),
+        };
         let n = packet
-            .write_to::<_, LittleEndian>(&mut self.out, self.ts_resolution, self.snaplen)
+            .write_to::<_, LittleEndian>(&mut self.out)
             .map_err(|source| WriteError::Pcap {
                 path: self.path.clone(),
                 source,
@@ -128,5 +141,45 @@ impl PcapSink {
             path: self.path.clone(),
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The time stamp words of the first record written for `ts`.
+    fn written_fields(ts: Timestamp, nano: bool) -> (u32, u32) {
+        let path = std::env::temp_dir().join(format!("tracer-write-{}-{nano}.pcap", std::process::id()));
+        let mut sink = PcapSink::create(&path, 1, 65535, nano).unwrap();
+        sink.write(ts, b"abc", 3).unwrap();
+        sink.flush().unwrap();
+        drop(sink);
+        let bytes = std::fs::read(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let word = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap());
+        (word(24), word(28))
+    }
+
+    #[test]
+    fn time_stamps_written_as_pcap_dump_writes_them() {
+        let ts = Timestamp {
+            sec: 1_700_000_000,
+            nsec: 123_456_789,
+        };
+        assert_eq!(written_fields(ts, false), (1_700_000_000, 123_456));
+        assert_eq!(written_fields(ts, true), (1_700_000_000, 123_456_789));
+        // Read from a corrupt file: cut to 32 bits, not carried into the seconds.
+        let ts = Timestamp {
+            sec: -2_147_483_648,
+            nsec: -2_147_483,
+        };
+        assert_eq!(written_fields(ts, false), (0x8000_0000, -2147i32 as u32));
+        assert_eq!(written_fields(ts, true), (0x8000_0000, 4_292_819_813));
+        let ts = Timestamp {
+            sec: 1001,
+            nsec: 1_000_000_000,
+        };
+        assert_eq!(written_fields(ts, false), (1001, 1_000_000));
     }
 }

@@ -34,9 +34,20 @@ use out::Out;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Timestamp {
     pub sec: i64,
-    /// Nanoseconds; normally below 10^9, but a capture file's sub-second field is kept as it
-    /// was written (tcpdump prints a corrupt `1234567` microseconds as `.1234567`).
-    pub nsec: u64,
+    /// Nanoseconds; normally in 0..10^9, but a capture file's fields are kept as libpcap hands
+    /// them to tcpdump (`long`s, neither normalised nor clamped): tcpdump prints a corrupt
+    /// `1234567` microseconds as `.1234567`, and a nanosecond field with bit 31 set in a file of
+    /// the host's byte order as a negative number seen through `%09u`.
+    pub nsec: i64,
+}
+
+impl Timestamp {
+    /// The sub-second field as libpcap hands it to tcpdump (`tv_usec`): nanoseconds with
+    /// `--nano`, otherwise microseconds, truncated toward zero as C divides (a nanosecond
+    /// file's field / 1000; a microsecond file's field exactly).
+    pub fn frac(self, nano: bool) -> i64 {
+        if nano { self.nsec } else { self.nsec / 1000 }
+    }
 }
 
 /// How the time stamp at the start of each line is written (`-t` … `-ttttt`).

@@ -37,16 +37,16 @@ impl Clock {
             }
             TimeFormat::Delta | TimeFormat::SinceFirst => {
                 // netdissect_timevalisset(): a reference of 0.000000 counts as not set, so the
-                // packet after a zero time stamp becomes the reference again.
+                // packet after a zero time stamp becomes the reference again (as seen at the
+                // precision printed: 0.000000500 is zero without --nano).
                 let reference = match self.reference {
-                    Some(r) if r.sec != 0 || r.nsec != 0 => r,
+                    Some(r) if r.sec != 0 || r.frac(nano) != 0 => r,
                     _ => {
                         self.reference = Some(ts);
                         ts
                     }
                 };
-                let (a, b, negative) = if (ts.sec, frac_field(ts, nano)) < (reference.sec, frac_field(reference, nano))
-                {
+                let (a, b, negative) = if (ts.sec, ts.frac(nano)) < (reference.sec, reference.frac(nano)) {
                     (reference, ts, true)
                 } else {
                     (ts, reference, false)
@@ -93,15 +93,10 @@ impl Clock {
     }
 }
 
-/// The sub-second field as libpcap hands it to tcpdump (a `long`): microseconds, or
-/// nanoseconds with `--nano` (a microsecond file's field times 1000).
-fn frac_field(ts: Timestamp, nano: bool) -> i64 {
-    (if nano { ts.nsec } else { ts.nsec / 1000 }) as i64
-}
-
-/// tcpdump prints the field with `%06u`/`%09u` of an unsigned int: a corrupt one wraps.
+/// tcpdump prints the field with `%06u`/`%09u` of an unsigned int: a corrupt one, too big or
+/// negative, is printed as its low 32 bits.
 fn frac(out: &mut Vec<u8>, ts: Timestamp, nano: bool) {
-    let field = u64::from(frac_field(ts, nano) as u32);
+    let field = u64::from(ts.frac(nano) as u32);
     if !nano && field < 1_000_000 {
         // Every packet's and every state line's time.
         return dot_micros(out, field as u32);
@@ -113,8 +108,8 @@ fn frac(out: &mut Vec<u8>, ts: Timestamp, nano: bool) {
 /// a - b (a >= b), in seconds and micro- or nanoseconds, as netdissect_timevalsub does.
 fn sub(a: Timestamp, b: Timestamp, nano: bool) -> (i64, u64) {
     let unit: i64 = if nano { 1_000_000_000 } else { 1_000_000 };
-    let fa = frac_field(a, nano);
-    let fb = frac_field(b, nano);
+    let fa = a.frac(nano);
+    let fb = b.frac(nano);
     let mut sec = a.sec.wrapping_sub(b.sec);
     let mut f = fa - fb;
     if f < 0 {
@@ -177,6 +172,78 @@ mod tests {
         c.write(&mut o, Timestamp::default(), TimeFormat::Delta, false);
         c.write(&mut o, Timestamp { sec: 5, nsec: 0 }, TimeFormat::Delta, false);
         assert_eq!(o, b" 00:00:00.000000  00:00:00.000000 ");
+    }
+
+    #[test]
+    fn out_of_range_fields_print_as_tcpdump() {
+        let epoch = |ts: Timestamp, nano: bool| {
+            let mut o = Vec::new();
+            Clock::default().write(&mut o, ts, TimeFormat::Epoch, nano);
+            String::from_utf8(o).unwrap()
+        };
+        // A nanosecond file's 4292819813, read as -2147483: %09u of it, and of -2147 (not of
+        // 4292819813 / 1000) without --nano.
+        let ts = Timestamp {
+            sec: 1002,
+            nsec: -2_147_483,
+        };
+        assert_eq!(epoch(ts, true), "1002.4292819813 ");
+        assert_eq!(epoch(ts, false), "1002.4294965149 ");
+        // Byte-swapped, the same field stays positive: divided, not clamped.
+        let ts = Timestamp {
+            sec: 1002,
+            nsec: 4_292_819_813,
+        };
+        assert_eq!(epoch(ts, true), "1002.4292819813 ");
+        assert_eq!(epoch(ts, false), "1002.4292819 ");
+        // A nanosecond field of 10^9: seven digits without --nano, ten with it.
+        let ts = Timestamp {
+            sec: 1001,
+            nsec: 1_000_000_000,
+        };
+        assert_eq!(epoch(ts, false), "1001.1000000 ");
+        assert_eq!(epoch(ts, true), "1001.1000000000 ");
+        // A microsecond file's 2147483648 (-2147483648 in the host's order): times 1000 with
+        // --nano is 0 in 32 bits.
+        let ts = Timestamp {
+            sec: 1006,
+            nsec: -2_147_483_648_000,
+        };
+        assert_eq!(epoch(ts, false), "1006.2147483648 ");
+        assert_eq!(epoch(ts, true), "1006.000000000 ");
+    }
+
+    #[test]
+    fn delta_reference_is_set_at_the_printed_precision() {
+        // 0.000000500 is "not set" in microseconds, so the next packet becomes the reference;
+        // with --nano it is the reference.
+        let times = [(0, 500), (5, 100_000), (6, 0)].map(|(sec, nsec)| Timestamp { sec, nsec });
+        for (nano, want) in [
+            (false, " 00:00:00.000000  00:00:00.000000  00:00:00.999900 "),
+            (true, " 00:00:00.000000000  00:00:05.000099500  00:00:00.999900000 "),
+        ] {
+            let mut c = Clock::default();
+            let mut o = Vec::new();
+            for ts in times {
+                c.write(&mut o, ts, TimeFormat::Delta, nano);
+            }
+            assert_eq!(String::from_utf8(o).unwrap(), want);
+        }
+        // Seconds with bit 31 set, sign-extended (a file in the host's byte order): earlier
+        // than the reference, and too far from it.
+        let mut c = Clock::default();
+        let mut o = Vec::new();
+        c.write(&mut o, Timestamp { sec: 1000, nsec: 0 }, TimeFormat::Delta, false);
+        c.write(
+            &mut o,
+            Timestamp {
+                sec: -2_147_483_648,
+                nsec: 7_000,
+            },
+            TimeFormat::Delta,
+            false,
+        );
+        assert_eq!(o, b" 00:00:00.000000 -[Error converting time] ");
     }
 
     #[test]
