@@ -44,7 +44,7 @@ const STAGE2: &str = include_str!("stage2.sh");
 const MEMORY_MIB: u32 = 2048;
 
 /// Default limit for one guest (a whole test set under TCG).
-const GUEST_TIMEOUT_MINS: u64 = 45;
+const GUEST_TIMEOUT_MINS: u64 = 60;
 
 /// How many times slower than this host the tests' waits should allow (TCG emulation).
 const TIME_SCALE: &str = "5";
