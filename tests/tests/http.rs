@@ -135,7 +135,11 @@ fn http_exchange(test: &str, v6: bool) -> Result<()> {
     // emulated CPU (a time scale above 1, as in `cargo xtask vm-test`) the guest's clock runs on
     // while its host has it descheduled, between the two hooks too (seen: 21 ms with four guests
     // on two cores): within 50 ms there, which still catches a wrong clock or offset.
-    let limit_us: i64 = if tracer_tests::env::time_scale() > 1.0 { 50_000 } else { 1_000 };
+    let limit_us: i64 = if tracer_tests::env::time_scale() > 1.0 {
+        50_000
+    } else {
+        1_000
+    };
     let mut worst = (0i64, 0usize);
     for m in &matches {
         let (te, _) = split_ts(expected[m.expected]).expect("filtered above");

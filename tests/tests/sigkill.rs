@@ -175,7 +175,10 @@ fn sigkill_leaves_nothing_attached() -> Result<()> {
         f.expect_code(0)?;
         for hook in ["ingress", "egress"] {
             let tc = tc_filters_on(&pair, hook)?;
-            ensure!(tc.trim().is_empty(), "{hook} tc filters left after a SIGKILL and one more run:\n{tc}");
+            ensure!(
+                tc.trim().is_empty(),
+                "{hook} tc filters left after a SIGKILL and one more run:\n{tc}"
+            );
         }
         let q = qdiscs(&pair)?;
         ensure!(!q.contains("clsact"), "the clsact qdisc tracer created is left:\n{q}");
