@@ -49,10 +49,17 @@ pub fn tracer_bin() -> PathBuf {
     }
 }
 
+/// Where the tests put their files instead of `target/tracer-tests` (`cargo xtask vm-test`
+/// gives each kernel's guest its own, since the guests share target/ and run side by side).
+pub const ARTIFACTS_ENV: &str = "TRACER_TESTS_ARTIFACTS";
+
 /// A fresh directory for one test's files (pcaps, logs):
-/// `target/tracer-tests/<name>`, kept after the run for inspection.
+/// `target/tracer-tests/<name>` (or under `$TRACER_TESTS_ARTIFACTS`), kept after the run for
+/// inspection.
 pub fn artifact_dir(name: &str) -> PathBuf {
-    let dir = workspace_root().join("target/tracer-tests").join(name);
+    let base =
+        std::env::var_os(ARTIFACTS_ENV).map_or_else(|| workspace_root().join("target/tracer-tests"), PathBuf::from);
+    let dir = base.join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
     dir

@@ -84,7 +84,7 @@ enum Task {
         /// Only this test binary (a file name of tests/tests without .rs); repeatable.
         #[arg(long = "test", value_name = "NAME")]
         tests: Vec<String>,
-        /// Kill a guest after this many minutes (default 45).
+        /// Kill a guest after this many minutes (default 60).
         #[arg(long, value_name = "MINUTES")]
         timeout: Option<u64>,
     },

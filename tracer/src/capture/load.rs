@@ -745,3 +745,49 @@ fn missing(name: &str) -> CaptureError {
         err: format!("{name} is missing from the object file"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The function a hook takes is the first its kernel's BTF has: probed on
+    /// the running kernel (6.18 here has inet_twsk_hashdance_schedule; 6.1 only
+    /// the older inet_twsk_hashdance).
+    #[test]
+    fn hooks_the_first_function_the_kernel_has() {
+        let Ok(btf) = Btf::from_sys_fs() else {
+            eprintln!("no kernel BTF: skipped");
+            return;
+        };
+        assert_eq!(kernel_function(&btf, "tcp_v4_connect", &[]), Ok("tcp_v4_connect"));
+        assert_eq!(
+            kernel_function(&btf, "tracer_no_such_function", &["tcp_v4_connect"]),
+            Ok("tcp_v4_connect")
+        );
+        let (why, err) = kernel_function(&btf, "tracer_no_such_function", &["tracer_nor_this"]).unwrap_err();
+        assert_eq!(why, Failure::Absent);
+        assert_eq!(
+            err,
+            "the kernel's BTF has no function tracer_no_such_function or tracer_nor_this"
+        );
+        let tw = kernel_function(&btf, "inet_twsk_hashdance_schedule", Hook::TwStart.older_functions());
+        assert!(
+            matches!(tw, Ok("inet_twsk_hashdance_schedule" | "inet_twsk_hashdance")),
+            "{tw:?}"
+        );
+    }
+
+    #[test]
+    fn failures_are_told_apart_by_their_errno() {
+        use aya::programs::ProgramError;
+        let syscall = |errno| {
+            ProgramError::SyscallError(aya::sys::SyscallError {
+                call: "bpf_link_create",
+                io_error: std::io::Error::from_raw_os_error(errno),
+            })
+        };
+        assert_eq!(Failure::of(&syscall(libc::EPERM)), Failure::Refused);
+        assert_eq!(Failure::of(&syscall(libc::ENOENT)), Failure::Absent);
+        assert_eq!(Failure::of(&syscall(libc::EINVAL)), Failure::Other);
+    }
+}

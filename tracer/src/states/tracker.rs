@@ -180,7 +180,7 @@ impl Conn {
 
 /// A line held back until the socket's next event tells the part of its
 /// tuple the kernel had not set yet: CLOSE → SYN_SENT runs before the source
-/// port is bound; some kernels (6.1) report a passive child's LISTEN →
+/// port is bound; some kernels (6.1, 6.12) report a passive child's LISTEN →
 /// SYN_RECV while it is still a copy of the listener, without its peer.
 ///
 /// Until it is printed, the lines of the other end of its connection wait
@@ -1170,7 +1170,7 @@ impl Tracker {
         c.note_state(new);
         if new == state::SYN_RECV {
             if tuple.dport == 0 {
-                // Still a copy of the listener (6.1 sets the child's addresses
+                // Still a copy of the listener (6.1 and 6.12 set the child's addresses
                 // after this event): its next event names the peer.
                 c.first = Some(ts);
                 c.owner = self.listener_owner(ev.netns, tuple.src, tuple.sport, 0);
@@ -1958,7 +1958,7 @@ mod tests {
         );
     }
 
-    /// Some kernels (6.1) report a passive child's LISTEN -> SYN_RECV while it
+    /// Some kernels (6.1, 6.12) report a passive child's LISTEN -> SYN_RECV while it
     /// is still a copy of its listener: no peer. The line waits for the
     /// child's next event, takes the peer from it and is matched to its
     /// request socket then (handshake time from the SYN, completed: no

@@ -44,7 +44,7 @@ const STAGE2: &str = include_str!("stage2.sh");
 const MEMORY_MIB: u32 = 2048;
 
 /// Default limit for one guest (a whole test set under TCG).
-const GUEST_TIMEOUT_MINS: u64 = 45;
+const GUEST_TIMEOUT_MINS: u64 = 60;
 
 /// How many times slower than this host the tests' waits should allow (TCG emulation).
 const TIME_SCALE: &str = "5";
@@ -92,7 +92,7 @@ pub fn run(opts: &Options) -> Result<()> {
                     let dir = guest::run_dir(target, k.label);
                     fs::create_dir_all(&dir)?;
                     let plan = dir.join("plan.sh");
-                    fs::write(&plan, plan_script(root, bin, binaries, timeout))?;
+                    fs::write(&plan, plan_script(root, bin, binaries, timeout, &dir.join("artifacts")))?;
                     let results = dir.join("results.log");
                     let console = dir.join("console.log");
                     let end = guest::run(&guest::Boot {
@@ -218,7 +218,7 @@ fn skipped(binary: &str) -> impl Iterator<Item = &'static (&'static str, &'stati
 }
 
 /// The shell fragment stage2.sh sources: the environment, then a `run_binary` line a binary.
-fn plan_script(root: &Path, bin: &Path, binaries: &[(String, PathBuf)], timeout: Duration) -> String {
+fn plan_script(root: &Path, bin: &Path, binaries: &[(String, PathBuf)], timeout: Duration, artifacts: &Path) -> String {
     let mut s = String::new();
     let q = |p: &Path| shell_quote(&p.to_string_lossy());
     let _ = writeln!(s, "cd {} || exit 1", q(root));
@@ -227,6 +227,8 @@ fn plan_script(root: &Path, bin: &Path, binaries: &[(String, PathBuf)], timeout:
     let _ = writeln!(s, "export TRACER_BIN={}", q(bin));
     let _ = writeln!(s, "export {}=1", tracer_tests::env::NO_SKIP_ENV);
     let _ = writeln!(s, "export {}={TIME_SCALE}", tracer_tests::env::TIME_SCALE_ENV);
+    // The guests share target/: each keeps its tests' files apart.
+    let _ = writeln!(s, "export {}={}", tracer_tests::env::ARTIFACTS_ENV, q(&artifacts));
     for (name, path) in binaries {
         let mut line = format!("run_binary {} {}", shell_quote(name), q(path));
         let skips: Vec<_> = skipped(name).collect();
