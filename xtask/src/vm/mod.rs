@@ -228,7 +228,7 @@ fn plan_script(root: &Path, bin: &Path, binaries: &[(String, PathBuf)], timeout:
     let _ = writeln!(s, "export {}=1", tracer_tests::env::NO_SKIP_ENV);
     let _ = writeln!(s, "export {}={TIME_SCALE}", tracer_tests::env::TIME_SCALE_ENV);
     // The guests share target/: each keeps its tests' files apart.
-    let _ = writeln!(s, "export {}={}", tracer_tests::env::ARTIFACTS_ENV, q(&artifacts));
+    let _ = writeln!(s, "export {}={}", tracer_tests::env::ARTIFACTS_ENV, q(artifacts));
     for (name, path) in binaries {
         let mut line = format!("run_binary {} {}", shell_quote(name), q(path));
         let skips: Vec<_> = skipped(name).collect();
