@@ -131,33 +131,42 @@ fn http_exchange(test: &str, v6: bool) -> Result<()> {
     let (matches, reordered) = match_per_direction(&expected, &actual)
         .with_context(|| format!("comparing with tcpdump (outputs in {})", dir.display()))?;
 
-    // 2. Same packet, same time: within 1 ms, the two hooks being microseconds apart. On an
-    // emulated CPU (a time scale above 1, as in `cargo xtask vm-test`) the guest's clock runs on
-    // while its host has it descheduled, between the two hooks too (seen: 21 ms with four guests
-    // on two cores): within 50 ms there, which still catches a wrong clock or offset.
-    let limit_us: i64 = if tracer_tests::env::time_scale() > 1.0 {
-        50_000
+    // 2. Same packet, same time. The hooks are microseconds apart, but a packet can wait
+    // between them (TC egress runs before the qdisc and the taps tcpdump reads from) while its
+    // CPU serves something else: seen 1.7 ms on a loaded host, 21 ms in a guest whose emulated
+    // CPU is descheduled (four guests on two cores). So the median difference must stay under
+    // 1 ms (50 ms in a guest), which a wrong clock or offset cannot meet, and no single
+    // difference may reach 50 ms (500 ms in a guest).
+    let (median_limit_us, worst_limit_us): (i64, i64) = if tracer_tests::env::time_scale() > 1.0 {
+        (50_000, 500_000)
     } else {
-        1_000
+        (1_000, 50_000)
     };
-    let mut worst = (0i64, 0usize);
-    for m in &matches {
-        let (te, _) = split_ts(expected[m.expected]).expect("filtered above");
-        let (ta, _) = split_ts(actual[m.actual]).expect("filtered above");
-        let d = ts_diff_us(te, ta).expect("valid timestamps");
-        if d > worst.0 {
-            worst = (d, m.expected);
-        }
-    }
-    if worst.0 >= limit_us {
-        let m = matches[worst.1];
-        bail!(
-            "timestamps differ by {} µs (≥ {limit_us} µs):\n  tcpdump: {}\n  tracer:  {}",
-            worst.0,
-            expected[m.expected],
-            actual[m.actual]
-        );
-    }
+    let mut diffs: Vec<(i64, usize)> = matches
+        .iter()
+        .map(|m| {
+            let (te, _) = split_ts(expected[m.expected]).expect("filtered above");
+            let (ta, _) = split_ts(actual[m.actual]).expect("filtered above");
+            (ts_diff_us(te, ta).expect("valid timestamps"), m.expected)
+        })
+        .collect();
+    diffs.sort_unstable();
+    let median = diffs.get(diffs.len() / 2).map_or(0, |d| d.0);
+    let worst = diffs.last().copied().unwrap_or((0, 0));
+    let show = |(d, i): (i64, usize)| {
+        let m = matches.iter().find(|m| m.expected == i).expect("a match");
+        format!("{d} µs:\n  tcpdump: {}\n  tracer:  {}", expected[m.expected], actual[m.actual])
+    };
+    ensure!(
+        median < median_limit_us,
+        "the median timestamp difference is {median} µs (≥ {median_limit_us} µs); the worst is {}",
+        show(worst)
+    );
+    ensure!(
+        worst.0 < worst_limit_us,
+        "timestamps differ by {} (≥ {worst_limit_us} µs)",
+        show(worst)
+    );
 
     // 3. Both pcaps hold the same number of packets.
     let n_tracer = tshark_count(&t_pcap)?;
@@ -227,7 +236,7 @@ fn http_exchange(test: &str, v6: bool) -> Result<()> {
         server_side.join("\n")
     );
     eprintln!(
-        "{test}: {} tcpdump lines matched ({reordered} ingress/egress swaps), worst time difference {} µs, \
+        "{test}: {} tcpdump lines matched ({reordered} ingress/egress swaps), time difference median {median} µs, worst {} µs, \
          {n_tracer} packets in both pcaps, {} state lines",
         expected.len(),
         worst.0,
