@@ -47,8 +47,8 @@ const _: () = assert!(size_of::<PacketSlot<128>>() == 24 + 128);
 const _: () = assert!(size_of::<PacketSlot<65536>>() == 24 + 65536);
 
 /// One classic-BPF instruction, laid out as the kernel's and libpcap's `struct sock_filter`
-/// (`struct bpf_insn` in libpcap): what `pcap_compile` produces for a filter expression. The
-/// packet programs evaluate these (from the `FILTER` array map) before copying anything.
+/// (`struct bpf_insn` in libpcap): what `pcap_compile` produces for a filter expression. User
+/// space translates these into eBPF for the packet programs.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CbpfInsn {
@@ -59,9 +59,13 @@ pub struct CbpfInsn {
 }
 const _: () = assert!(size_of::<CbpfInsn>() == 8);
 
-/// Most instructions a filter may have (libpcap's optimised output for long expressions
-/// stays far below this; classic BPF's own limit, BPF_MAXINSNS, is 4096).
-pub const MAX_CBPF_INSNS: u32 = 512;
+/// Most instructions a filter may have: classic BPF's own limit (BPF_MAXINSNS). What the
+/// kernel programs can run is bounded by [`FILTER_STUB_INSNS`] instead.
+pub const MAX_CBPF_INSNS: u32 = 4096;
+
+/// eBPF instructions in each filter stub of the packet programs (tracer-ebpf's `filter`): the
+/// most a translated filter may take.
+pub const FILTER_STUB_INSNS: u32 = 8192;
 
 /// Kinds of [`SockEvent`]: what the kernel saw happen to a socket.
 pub mod sock_kind {
@@ -393,9 +397,12 @@ pub mod names {
     pub const STATE_RING_SLOTS: &str = "STATE_RING_SLOTS";
     pub const COUNTERS: &str = "COUNTERS";
     pub const SNAPLEN: &str = "SNAPLEN";
-    /// The capture filter: classic-BPF instructions ([`super::CbpfInsn`]) and their number.
-    pub const FILTER: &str = "FILTER";
-    pub const FILTER_LEN: &str = "FILTER_LEN";
+    /// 1 when the packet programs' filter stubs hold a translated filter.
+    pub const FILTER_ON: &str = "FILTER_ON";
+    /// The filter stubs, one per kind of frame: their symbols contain these names.
+    pub const FILTER_STUB_XDP: &str = "tracer_filter_xdp";
+    pub const FILTER_STUB_TC_INGRESS: &str = "tracer_filter_tc_ingress";
+    pub const FILTER_STUB_TC_EGRESS: &str = "tracer_filter_tc_egress";
     pub const WAKEUP_BYTES: &str = "WAKEUP_BYTES";
     pub const XDP_PROG: &str = "tracer_xdp";
     pub const TC_PROG: &str = "tracer_tc_egress";

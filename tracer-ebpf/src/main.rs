@@ -2,7 +2,8 @@
 //!
 //! - `tracer_xdp`: XDP on each capture interface (ingress).
 //! - `tracer_tc_egress`: TCX egress on the same interfaces.
-//!   Both run the capture filter (`filter`: classic BPF from libpcap) before copying.
+//!   Both run the capture filter (`filter`: libpcap's classic BPF, translated into eBPF and
+//!   spliced in by user space) before copying.
 //! - `tracer_sk_state`: BTF tracepoint `inet_sock_set_state`, TCP only
 //!   (`sock_btf`); `tracer_inet_sock_set_state`, the classic tracepoint, where
 //!   that cannot load (`sock`).
@@ -16,6 +17,7 @@
 //! alter a return value).
 //! Every event the ring buffer could not take is counted in `COUNTERS`.
 #![no_std]
+#![feature(asm_experimental_arch)]
 #![no_main]
 
 mod filter;

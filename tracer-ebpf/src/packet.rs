@@ -6,7 +6,7 @@ use core::ffi::c_void;
 
 use aya_ebpf::{
     EbpfContext as _,
-    bindings::{__sk_buff, TC_ACT_UNSPEC, xdp_action, xdp_md},
+    bindings::{__sk_buff, TC_ACT_UNSPEC, xdp_action},
     helpers::{bpf_ktime_get_ns, bpf_skb_load_bytes, bpf_xdp_get_buff_len, bpf_xdp_load_bytes},
     macros::{classifier, xdp},
     programs::{TcContext, XdpContext},
@@ -15,7 +15,7 @@ use tracer_common::{DIR_IN, DIR_OUT, MAX_SNAPLEN, PacketHeader, PacketSlot, SLOT
 
 use crate::{
     PACKETS, SNAPLEN, count,
-    filter::{self, PacketBytes},
+    filter::{self, Stub},
     ring::submit_flags,
 };
 
@@ -53,45 +53,7 @@ impl Source for Xdp<'_> {
     }
 }
 
-/// XDP packet bytes for the filter (linear part and fragments alike).
-struct XdpBytes;
-
-impl PacketBytes for XdpBytes {
-    unsafe fn linear(ctx: *mut c_void) -> (usize, usize) {
-        let md = ctx.cast::<xdp_md>();
-        // SAFETY: the caller's contract: ctx is the xdp_md.
-        unsafe { ((*md).data as usize, (*md).data_end as usize) }
-    }
-    unsafe fn len(ctx: *mut c_void) -> u32 {
-        // SAFETY: the caller's contract: ctx is the xdp_md.
-        unsafe { bpf_xdp_get_buff_len(ctx.cast()) as u32 }
-    }
-    unsafe fn load(ctx: *mut c_void, off: u32, dst: *mut u8, n: u32) -> i64 {
-        // SAFETY: the caller's contract (ctx is the xdp_md, dst holds n bytes).
-        unsafe { bpf_xdp_load_bytes(ctx.cast(), off, dst.cast(), n) }
-    }
-}
-
 struct Tc<'a>(&'a TcContext);
-
-/// Socket-buffer bytes for the filter (linear or not).
-struct SkbBytes;
-
-impl PacketBytes for SkbBytes {
-    unsafe fn linear(ctx: *mut c_void) -> (usize, usize) {
-        let skb = ctx.cast::<__sk_buff>();
-        // SAFETY: the caller's contract: ctx is the __sk_buff.
-        unsafe { ((*skb).data as usize, (*skb).data_end as usize) }
-    }
-    unsafe fn len(ctx: *mut c_void) -> u32 {
-        // SAFETY: the caller's contract: ctx is the __sk_buff.
-        unsafe { (*ctx.cast::<__sk_buff>()).len }
-    }
-    unsafe fn load(ctx: *mut c_void, off: u32, dst: *mut u8, n: u32) -> i64 {
-        // SAFETY: the caller's contract (ctx is the __sk_buff, dst holds n bytes).
-        unsafe { bpf_skb_load_bytes(ctx.cast_const(), off, dst.cast(), n) }
-    }
-}
 
 impl Source for Tc<'_> {
     fn len(&self) -> usize {
@@ -145,7 +107,7 @@ const TC_COUNTERS: Counters = Counters {
 
 #[xdp(frags)]
 pub fn tracer_xdp(ctx: XdpContext) -> u32 {
-    hook::<_, XdpBytes>(&Xdp(&ctx), ctx.ctx.cast(), DIR_IN, &XDP_COUNTERS, filter::SLOT_XDP);
+    hook(&Xdp(&ctx), ctx.ctx.cast(), DIR_IN, &XDP_COUNTERS, Stub::Xdp);
     xdp_action::XDP_PASS
 }
 
@@ -158,21 +120,21 @@ pub fn tracer_xdp(ctx: XdpContext) -> u32 {
 /// filters after it. At the end of the chain the packet passes.
 #[classifier]
 pub fn tracer_tc_ingress(ctx: TcContext) -> i32 {
-    hook::<_, SkbBytes>(&Tc(&ctx), ctx.as_ptr(), DIR_IN, &XDP_COUNTERS, filter::SLOT_TC_IN);
+    hook(&Tc(&ctx), ctx.as_ptr(), DIR_IN, &XDP_COUNTERS, Stub::TcIngress);
     TC_ACT_UNSPEC
 }
 
 #[classifier]
 pub fn tracer_tc_egress(ctx: TcContext) -> i32 {
-    hook::<_, SkbBytes>(&Tc(&ctx), ctx.as_ptr(), DIR_OUT, &TC_COUNTERS, filter::SLOT_TC);
+    hook(&Tc(&ctx), ctx.as_ptr(), DIR_OUT, &TC_COUNTERS, Stub::TcEgress);
     TC_ACT_UNSPEC
 }
 
 /// Counts the packet, runs the filter and copies what it matched.
 #[inline(always)]
-fn hook<S: Source, P: PacketBytes>(src: &S, ctx: *mut c_void, direction: u8, c: &Counters, slot: u32) {
+fn hook<S: Source>(src: &S, ctx: *mut c_void, direction: u8, c: &Counters, stub: Stub) {
     count(c.seen);
-    let keep = filter::run::<P>(ctx, slot);
+    let keep = filter::run(ctx, stub);
     if keep == 0 {
         return;
     }

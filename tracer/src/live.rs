@@ -196,8 +196,8 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str), mut note: impl FnMut
 
     let packet_ring = cfg.buffer_kib.map_or(8 << 20, |k| k.saturating_mul(1024));
     let filter = match &cfg.filter {
-        Some(f) => kfilter::for_kernel(f, &ifaces, cfg.snaplen)?,
-        None => Vec::new(),
+        Some(f) => Some(kfilter::for_kernel(f, &ifaces, cfg.snaplen)?),
+        None => None,
     };
     let mut programs = Programs::load_with_filter(
         &LoadOptions {
@@ -205,7 +205,7 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str), mut note: impl FnMut
             packet_ring_bytes: ring_size(packet_ring.max(4 * u64::from(MAX_SNAPLEN))),
             state_ring_bytes: ring_size(1 << 20),
         },
-        &filter,
+        filter.as_ref(),
     )?;
     let mut packets = pollable(programs.take_ring(names::PACKETS)?)?;
     let mut state_ring = if cfg.states {

@@ -19,6 +19,7 @@ use anyhow::{Context as _, Result, bail};
 use tracer::{
     capture::{
         counters::Counters,
+        filter::KernelFilter,
         load::{LoadOptions, Programs, ring_size},
         proginfo, testrun,
     },
@@ -55,8 +56,8 @@ fn run() -> Result<()> {
         bail!("usage: tracer-xdp-cost [--repeat N] [--filter EXPRESSION] HEX...");
     }
     let filter = match expression.as_deref().filter(|e| !e.trim().is_empty()) {
-        Some(e) => Filter::compile(e, DLT_EN10MB, MAX_SNAPLEN)?.insns().to_vec(),
-        None => Vec::new(),
+        Some(e) => Some(KernelFilter::translate(e, Filter::compile(e, DLT_EN10MB, MAX_SNAPLEN)?.insns())?),
+        None => None,
     };
     let mut programs = Programs::load_with_filter(
         &LoadOptions {
@@ -64,7 +65,7 @@ fn run() -> Result<()> {
             packet_ring_bytes: ring_size(64 << 20),
             state_ring_bytes: ring_size(1 << 18),
         },
-        &filter,
+        filter.as_ref(),
     )?;
     let mut ring = programs.take_ring(names::PACKETS)?;
     let counters = programs.take_counters()?;

@@ -1,6 +1,7 @@
 //! The capture filter in the kernel: the classic-BPF program libpcap compiled from the
-//! expression, compiled for the frames the packet programs actually see, and written into the
-//! `FILTER` map (its length goes into the `FILTER_LEN` global before loading).
+//! expression, compiled for the frames the packet programs actually see, then translated into
+//! eBPF for each hook ([`crate::filter::translate`]) and written over the programs' filter
+//! stubs before they are loaded ([`super::splice`]).
 //!
 //! XDP and TC see each frame from its link-layer header: an Ethernet header on Ethernet,
 //! veth and loopback interfaces, none on interfaces without one (tun, WireGuard). So the
@@ -9,11 +10,14 @@
 //! never see that header: byte offsets into the link header, `ether[...]`, refer to the
 //! Ethernet header).
 
-use aya::{Ebpf, maps::Array};
-use tracer_common::{CbpfInsn, MAX_CBPF_INSNS, names};
+use tracer_common::{CbpfInsn, names};
 
-use super::{CaptureError, iface::Interface, link};
-use crate::filter::{DLT_EN10MB, Filter, FilterError, dlt_of_linktype};
+use super::{iface::Interface, link};
+use crate::filter::{
+    DLT_EN10MB, Filter, FilterError, dlt_of_linktype,
+    ebpf::Insn,
+    translate::{self, Hook, TranslateError},
+};
 
 /// Why a filter cannot be run in the kernel for these interfaces.
 #[derive(Debug, thiserror::Error)]
@@ -24,8 +28,48 @@ pub enum KernelFilterError {
         "a filter cannot be applied to interfaces with an Ethernet header ({ethernet}) and without one ({raw}) at once: capture them separately"
     )]
     MixedFraming { ethernet: String, raw: String },
-    #[error("the filter has {len} instructions, more than the {max} the kernel programs run")]
-    TooLong { len: usize, max: u32 },
+    #[error("filter expression `{expression}`: {err}")]
+    Translate { expression: String, err: TranslateError },
+}
+
+/// A filter as the packet programs run it: one translated stub per hook.
+#[derive(Debug, Clone)]
+pub struct KernelFilter {
+    stubs: Vec<(Hook, Vec<Insn>)>,
+}
+
+impl KernelFilter {
+    /// Translates `insns` (classic BPF for the frames the hooks see) for every hook.
+    pub fn translate(expression: &str, insns: &[CbpfInsn]) -> Result<Self, KernelFilterError> {
+        let mut stubs = Vec::with_capacity(Hook::ALL.len());
+        for hook in Hook::ALL {
+            let code = translate::translate(insns, hook).map_err(|err| KernelFilterError::Translate {
+                expression: expression.to_owned(),
+                err,
+            })?;
+            stubs.push((hook, code));
+        }
+        Ok(KernelFilter { stubs })
+    }
+
+    /// (stub symbol, its instructions) for [`super::splice::splice`].
+    pub fn stubs(&self) -> Vec<(&'static str, &[Insn])> {
+        self.stubs.iter().map(|(h, code)| (stub_name(*h), &code[..])).collect()
+    }
+
+    /// eBPF instructions of the translation for `hook` (without the stub's padding).
+    pub fn code_len(&self, hook: Hook) -> usize {
+        self.stubs.iter().find(|(h, _)| *h == hook).map_or(0, |(_, c)| c.len())
+    }
+}
+
+/// The symbol (part of it: the stubs' symbols are local, hence mangled) of `hook`'s stub.
+pub fn stub_name(hook: Hook) -> &'static str {
+    match hook {
+        Hook::Xdp => names::FILTER_STUB_XDP,
+        Hook::TcIngress => names::FILTER_STUB_TC_INGRESS,
+        Hook::TcEgress => names::FILTER_STUB_TC_EGRESS,
+    }
 }
 
 /// The DLT of the frames the packet programs see on `ifaces`.
@@ -45,32 +89,15 @@ pub fn kernel_dlt(ifaces: &[Interface]) -> Result<u32, KernelFilterError> {
 }
 
 /// `filter`'s expression compiled for the frames the kernel programs see on `ifaces`, its
-/// accepting returns set to `snaplen`: the instructions to load.
-pub fn for_kernel(filter: &Filter, ifaces: &[Interface], snaplen: u32) -> Result<Vec<CbpfInsn>, KernelFilterError> {
+/// accepting returns set to `snaplen`, translated for each hook.
+pub fn for_kernel(filter: &Filter, ifaces: &[Interface], snaplen: u32) -> Result<KernelFilter, KernelFilterError> {
     let compiled = Filter::compile(filter.expression(), kernel_dlt(ifaces)?, snaplen)?;
-    let insns = compiled.insns().to_vec();
-    if insns.len() > MAX_CBPF_INSNS as usize {
-        return Err(KernelFilterError::TooLong {
-            len: insns.len(),
-            max: MAX_CBPF_INSNS,
-        });
-    }
-    Ok(insns)
+    KernelFilter::translate(filter.expression(), compiled.insns())
 }
 
-/// Writes `insns` into the loaded object's `FILTER` map (before any program is attached).
-pub fn install(ebpf: &mut Ebpf, insns: &[CbpfInsn]) -> Result<(), CaptureError> {
-    if insns.is_empty() {
-        return Ok(());
-    }
-    let map = ebpf.map_mut(names::FILTER).ok_or_else(|| CaptureError::Load {
-        err: format!("{} is missing from the object file", names::FILTER),
-    })?;
-    let mut array: Array<_, CbpfInsn> = Array::try_from(map).map_err(CaptureError::map(names::FILTER))?;
-    for (i, insn) in (0u32..).zip(insns) {
-        array.set(i, insn, 0).map_err(CaptureError::map(names::FILTER))?;
-    }
-    Ok(())
+/// The classic program [`for_kernel`] translates.
+pub fn kernel_insns(filter: &Filter, ifaces: &[Interface], snaplen: u32) -> Result<Vec<CbpfInsn>, KernelFilterError> {
+    Ok(Filter::compile(filter.expression(), kernel_dlt(ifaces)?, snaplen)?.insns().to_vec())
 }
 
 #[cfg(test)]
@@ -100,9 +127,9 @@ mod tests {
 
         // Same expression, other link type: an IPv4 test at offset 12 (Ethernet) or 0 (raw).
         let f = Filter::compile("ip", DLT_EN10MB, 262_144).unwrap();
-        let on_eth = for_kernel(&f, &eth, 1000).unwrap();
+        let on_eth = kernel_insns(&f, &eth, 1000).unwrap();
         assert_eq!(on_eth, f.insns().iter().map(|i| with_ret(*i, 1000)).collect::<Vec<_>>());
-        let on_raw = for_kernel(&f, &[iface("tun0", ARPHRD_NONE)], 1000).unwrap();
+        let on_raw = kernel_insns(&f, &[iface("tun0", ARPHRD_NONE)], 1000).unwrap();
         assert_ne!(on_raw, on_eth);
         let mut v4 = [0u8; 20];
         v4[0] = 0x45;

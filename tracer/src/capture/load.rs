@@ -19,12 +19,13 @@ use aya::{
         tc::TcAttachOptions,
     },
 };
-use tracer_common::{CbpfInsn, FileOffsets, MAX_CBPF_INSNS, SockOffsets, names, sock_kind};
+use tracer_common::{FileOffsets, SockOffsets, names, sock_kind};
 
 use super::{
     CaptureError,
     btf::{self, BtfError},
     counters::CounterMap,
+    filter::KernelFilter,
     iface::Interface,
     staterings::{self, StateRings},
     tc::{self as classic, ClassicTc},
@@ -347,21 +348,19 @@ impl Programs {
     /// kernel's BTF here; when that fails the programs run without reading
     /// socket memory and [`Programs::sock_offsets`] says why.
     pub fn load(opts: &LoadOptions) -> Result<Self, CaptureError> {
-        Self::load_with_filter(opts, &[])
+        Self::load_with_filter(opts, None)
     }
 
-    /// [`Programs::load`] with a capture filter for the packet programs: classic BPF
-    /// compiled for the frames they see ([`super::filter::for_kernel`]); empty = none.
-    pub fn load_with_filter(opts: &LoadOptions, filter: &[CbpfInsn]) -> Result<Self, CaptureError> {
-        let filter_len = u32::try_from(filter.len())
-            .ok()
-            .filter(|&n| n <= MAX_CBPF_INSNS)
-            .ok_or_else(|| CaptureError::Load {
-                err: format!(
-                    "the filter has {} instructions, more than {MAX_CBPF_INSNS}",
-                    filter.len()
-                ),
-            })?;
+    /// [`Programs::load`] with a capture filter for the packet programs, translated for the
+    /// frames they see ([`super::filter::for_kernel`]) and written into their stubs.
+    pub fn load_with_filter(opts: &LoadOptions, filter: Option<&KernelFilter>) -> Result<Self, CaptureError> {
+        let object: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
+        let spliced = filter
+            .map(|f| super::splice::splice(object, &f.stubs()))
+            .transpose()
+            .map_err(|e| CaptureError::Load { err: e.to_string() })?;
+        let object = spliced.as_ref().map_or(object, |s| s.bytes());
+        let filter_on = u32::from(filter.is_some());
         let kernel_btf = Btf::from_sys_fs().ok();
         // Without file offsets the accept fallback reports nothing.
         let (offsets, file_offsets) = match btf::Btf::from_sys_fs() {
@@ -381,7 +380,7 @@ impl Programs {
         let ebpf = EbpfLoader::new()
             .btf(kernel_btf.as_ref())
             .override_global(names::SNAPLEN, &opts.snaplen, true)
-            .override_global(names::FILTER_LEN, &filter_len, true)
+            .override_global(names::FILTER_ON, &filter_on, true)
             .override_global(names::WAKEUP_BYTES, &wakeup_bytes, true)
             .override_global(names::SOCK_OFFSETS, &handed, true)
             .override_global(names::FILE_OFFSETS, &file_offsets, true)
@@ -394,10 +393,8 @@ impl Programs {
             .override_global(names::STATE_RING_SLOTS, &state_slots, true)
             .map_max_entries(names::STATE_RING, state_cpus * state_slots)
             .map_max_entries(names::STATE_RING_POS, state_cpus)
-            .load(aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer")))
+            .load(object)
             .map_err(CaptureError::load)?;
-        let mut ebpf = ebpf;
-        super::filter::install(&mut ebpf, filter)?;
         Ok(Self {
             classic: ClassicTc::default(),
             tc_mechanism: None,

@@ -12,6 +12,7 @@ pub mod load;
 pub mod preflight;
 pub mod proginfo;
 pub mod record;
+pub mod splice;
 pub mod staterings;
 pub mod tc;
 pub mod testrun;

@@ -2,12 +2,15 @@
 //!
 //! libpcap's own compiler turns an expression into classic BPF for the capture's link type
 //! ([`compile`]); the program is checked as the kernel checks classic programs and run by an
-//! evaluator with libpcap's semantics ([`cbpf`]): `-r` runs it on each packet of the file, the
-//! kernel programs run the same instructions ([`Filter::insns`]) before copying anything.
+//! evaluator with libpcap's semantics ([`cbpf`]): `-r` runs it on each packet of the file. For
+//! the kernel programs the same instructions are translated into eBPF ([`translate`], with
+//! [`ebpf`]'s instruction forms), which they run before copying anything.
 
 pub mod cbpf;
 mod compile;
+pub mod ebpf;
 pub mod expression;
+pub mod translate;
 
 use std::path::{Path, PathBuf};
 
