@@ -204,6 +204,7 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str), mut note: impl FnMut
             snaplen: cfg.snaplen.min(MAX_SNAPLEN),
             packet_ring_bytes: ring_size(packet_ring.max(4 * u64::from(MAX_SNAPLEN))),
             state_ring_bytes: ring_size(1 << 20),
+            sockets: cfg.states,
         },
         filter.as_ref(),
     )?;

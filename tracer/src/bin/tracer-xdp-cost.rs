@@ -64,6 +64,7 @@ fn run() -> Result<()> {
             snaplen: MAX_SNAPLEN,
             packet_ring_bytes: ring_size(64 << 20),
             state_ring_bytes: ring_size(1 << 18),
+            sockets: false,
         },
         filter.as_ref(),
     )?;

@@ -42,6 +42,9 @@ const KIND_ENUM64: u8 = 19;
 /// Why BTF could not be read or did not hold what was asked for.
 #[derive(Debug, thiserror::Error)]
 pub enum BtfError {
+    /// Not read: only the socket-state programs need it, and they were not asked for.
+    #[error("the kernel's BTF was not read (no socket-state programs)")]
+    NotRead,
     #[error("reading {path}: {source}")]
     Io {
         path: String,

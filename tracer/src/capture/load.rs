@@ -69,6 +69,9 @@ pub struct LoadOptions {
     /// State ring size in bytes: the per-CPU rings' total (at least 1024
     /// events a CPU); the `STATES` ring buffer takes at least 4 MiB.
     pub state_ring_bytes: u32,
+    /// Whether socket-state programs will be attached: only they need the kernel's BTF
+    /// (struct offsets, fentry targets), whose parsing takes tens of milliseconds.
+    pub sockets: bool,
 }
 
 /// How the TC programs are attached.
@@ -361,11 +364,14 @@ impl Programs {
             .map_err(|e| CaptureError::Load { err: e.to_string() })?;
         let object = spliced.as_ref().map_or(object, |s| s.bytes());
         let filter_on = u32::from(filter.is_some());
-        let kernel_btf = Btf::from_sys_fs().ok();
+        // aya's loader reads the kernel's BTF itself (`EbpfLoader::new`) for its relocations;
+        // the socket-state programs need it again, for their attach points.
+        let kernel_btf = if opts.sockets { Btf::from_sys_fs().ok() } else { None };
         // Without file offsets the accept fallback reports nothing.
-        let (offsets, file_offsets) = match btf::Btf::from_sys_fs() {
-            Ok(b) => (btf::sock_offsets(&b), btf::file_offsets(&b).unwrap_or_default()),
-            Err(e) => (Err(e), FileOffsets::default()),
+        let (offsets, file_offsets) = match opts.sockets.then(btf::Btf::from_sys_fs) {
+            Some(Ok(b)) => (btf::sock_offsets(&b), btf::file_offsets(&b).unwrap_or_default()),
+            Some(Err(e)) => (Err(e), FileOffsets::default()),
+            None => (Err(BtfError::NotRead), FileOffsets::default()),
         };
         let handed = offsets.as_ref().copied().unwrap_or_default();
         let wakeup_bytes = u64::from(opts.packet_ring_bytes / 4);
@@ -378,7 +384,6 @@ impl Programs {
             .max(1) as u32;
         let state_slots = staterings::slots_per_cpu(u64::from(opts.state_ring_bytes), state_cpus);
         let ebpf = EbpfLoader::new()
-            .btf(kernel_btf.as_ref())
             .override_global(names::SNAPLEN, &opts.snaplen, true)
             .override_global(names::FILTER_ON, &filter_on, true)
             .override_global(names::WAKEUP_BYTES, &wakeup_bytes, true)

@@ -190,6 +190,7 @@ pub fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<StatesSummar
         snaplen: 0,
         packet_ring_bytes: ring_size(0),
         state_ring_bytes: ring_size(state_ring),
+        sockets: true,
     })?;
     let mut ring = programs.take_ring(names::STATES)?;
     let mut rings = programs.take_state_rings()?;

@@ -202,6 +202,7 @@ pub fn run_live(cfg: &StatConfig, out: &mut impl Write, err: &mut impl Write) ->
         snaplen: 0,
         packet_ring_bytes: ring_size(0),
         state_ring_bytes: ring_size(STATE_RING_BYTES),
+        sockets: true,
     })?;
     let ring = programs.take_ring(names::STATES)?;
     let rings = programs.take_state_rings()?;
