@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::{
+    capture::load::Direction,
     filter::ExpressionSource,
     pcap::rotate::{FILE_SIZE_UNIT, Rotation},
     print::{PrintOptions, TimeFormat},
@@ -140,6 +141,11 @@ pub struct Cli {
     /// filter, copied, and dropped because the ring buffer was full.
     #[arg(long = "stats")]
     pub stats: bool,
+
+    /// Capture only packets received (`in`), sent (`out`), or both (`inout`, the default).
+    /// On loopback every packet counts as received, as with tcpdump.
+    #[arg(short = 'Q', long = "direction", value_name = "in|out|inout", value_parser = parse_direction)]
+    pub direction: Option<Direction>,
 
     /// See incoming packets with XDP (frames as the driver delivers them, before GRO) instead
     /// of TCX ingress (after GRO, where tcpdump sees them; cheaper on virtual interfaces).
@@ -301,6 +307,11 @@ fn parse_state(s: &str) -> Result<u8, String> {
 }
 
 /// `-C SIZE`: millions of bytes (tcpdump's unit), as a byte count.
+/// tcpdump's `-Q` values and its message for others.
+fn parse_direction(s: &str) -> Result<Direction, String> {
+    Direction::parse(s).ok_or_else(|| format!("unknown capture direction `{s}'"))
+}
+
 fn parse_file_size(s: &str) -> Result<u64, String> {
     match s.parse::<u64>() {
         Ok(n) if n > 0 => n

@@ -22,7 +22,7 @@ use crate::{
         filter::{self as kfilter, KernelFilterError},
         iface::{self, Interface},
         link::{self, LINKTYPE_LINUX_SLL2},
-        load::{Ingress, LoadOptions, Programs, TcMechanism, ring_size},
+        load::{Direction, Ingress, LoadOptions, Programs, TcMechanism, ring_size},
         preflight, record,
         staterings::StateRings,
     },
@@ -72,6 +72,8 @@ pub struct LiveConfig {
     pub filter: Option<Filter>,
     /// Which program sees incoming packets (`--xdp`: XDP; TCX ingress by default).
     pub ingress: Ingress,
+    /// `-Q`: received packets, sent ones, or both.
+    pub direction: Direction,
 }
 
 /// tcpdump's exit report.
@@ -221,7 +223,7 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str), mut note: impl FnMut
     };
     let counter_map = programs.take_counters()?;
     for i in &ifaces {
-        let attached = programs.attach_packet_hooks(i, cfg.ingress);
+        let attached = programs.attach_packet_hooks(i, cfg.ingress, cfg.direction);
         for line in programs.take_notes() {
             note(&line);
         }

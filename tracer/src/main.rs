@@ -5,7 +5,7 @@ use std::{io::Write as _, process::ExitCode};
 use anyhow::Context as _;
 use clap::Parser as _;
 use tracer::{
-    capture::load::Ingress,
+    capture::load::{Direction, Ingress},
     cli::{Cli, Command, StatArgs, StatesArgs},
     filter::{DLT_EN10MB, Filter},
     live::{self, LiveConfig},
@@ -115,6 +115,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             None => None,
         },
         ingress: if cli.xdp { Ingress::Xdp } else { Ingress::Tcx },
+        direction: cli.direction.unwrap_or(Direction::InOut),
     };
     let writing = cfg.write.is_some();
     let summary = runtime()?.block_on(live::run(

@@ -59,6 +59,35 @@ impl Ingress {
     }
 }
 
+/// Which packets to capture (tcpdump's `-Q`): received, sent, or both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Direction {
+    In,
+    Out,
+    #[default]
+    InOut,
+}
+
+impl Direction {
+    /// `-Q`'s argument, as tcpdump spells it.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "in" => Some(Self::In),
+            "out" => Some(Self::Out),
+            "inout" => Some(Self::InOut),
+            _ => None,
+        }
+    }
+
+    fn inbound(self) -> bool {
+        self != Self::Out
+    }
+
+    fn outbound(self) -> bool {
+        self != Self::In
+    }
+}
+
 /// What to load and how big the rings are.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
@@ -420,14 +449,30 @@ impl Programs {
     }
 
     /// The ingress hook on `iface` (TCX ingress, or XDP with `ingress` = [`Ingress::Xdp`])
-    /// and TCX egress. On loopback only the egress hook is used: every looped packet is seen
-    /// once, as tcpdump sees it. Where the kernel has no TCX the TC programs are attached
-    /// with classic tc ([`Self::tc_mechanism`]). Filters a killed tracer left on `iface` are
-    /// removed first; [`Self::take_notes`] tells what happened.
-    pub fn attach_packet_hooks(&mut self, iface: &Interface, ingress: Ingress) -> Result<(), CaptureError> {
+    /// and TCX egress, those `direction` asks for. On loopback only the egress hook is used:
+    /// every looped packet is seen once, as tcpdump sees it, as a received packet (libpcap
+    /// drops the sent copy), so `-Q out` sees nothing there, as with tcpdump. Where the
+    /// kernel has no TCX the TC programs are attached with classic tc
+    /// ([`Self::tc_mechanism`]). Filters a killed tracer left on `iface` are removed first;
+    /// [`Self::take_notes`] tells what happened.
+    pub fn attach_packet_hooks(
+        &mut self,
+        iface: &Interface,
+        ingress: Ingress,
+        direction: Direction,
+    ) -> Result<(), CaptureError> {
         let sweep = self.classic.sweep(iface);
         self.notes.extend(sweep.notes(&iface.name, "start"));
-        if !iface.loopback && ingress == Ingress::Xdp {
+        if iface.loopback {
+            if direction.inbound() {
+                self.attach_tc(names::TC_PROG, iface, TcAttachType::Egress)?;
+            }
+            return Ok(());
+        }
+        if !direction.inbound() {
+            return self.attach_tc(names::TC_PROG, iface, TcAttachType::Egress);
+        }
+        if ingress == Ingress::Xdp {
             let xdp = self.xdp()?;
             // Native XDP first; generic (SKB) mode where the driver has none.
             if let Err(native) = xdp.attach_to_if_index(iface.index, XdpMode::default()) {
@@ -438,10 +483,13 @@ impl Programs {
                     })?;
             }
         }
-        if !iface.loopback && ingress == Ingress::Tcx {
+        if ingress == Ingress::Tcx {
             self.attach_tc(names::TC_INGRESS_PROG, iface, TcAttachType::Ingress)?;
         }
-        self.attach_tc(names::TC_PROG, iface, TcAttachType::Egress)
+        if direction.outbound() {
+            self.attach_tc(names::TC_PROG, iface, TcAttachType::Egress)?;
+        }
+        Ok(())
     }
 
     /// How the TC programs were attached (None before the first).
