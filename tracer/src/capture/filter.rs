@@ -9,6 +9,15 @@
 //! (with `-i any` or several interfaces the file is Linux cooked v2, but the kernel programs
 //! never see that header: byte offsets into the link header, `ether[...]`, refer to the
 //! Ethernet header).
+//!
+//! It is compiled as tcpdump compiles it for a live capture, on a live libpcap handle for the
+//! (first) interface: libpcap then emits the kernel's ancillary loads for what the packet data
+//! lacks on Linux, and the translator maps them to what each hook knows. A VLAN tag is the
+//! case that matters: before TC ingress the kernel moves a received frame's tag into the
+//! socket buffer's metadata, where `vlan` finds it (and a plain `tcp port 80` matches tagged
+//! frames, as with tcpdump); XDP sees the tag in the frame, where the same code finds it too.
+//! Where no live handle can be opened (no CAP_NET_RAW), the program for a dead handle is used:
+//! then `vlan` matches only tags in the frame (XDP), as when reading a file.
 
 use tracer_common::{CbpfInsn, names};
 
@@ -91,8 +100,17 @@ pub fn kernel_dlt(ifaces: &[Interface]) -> Result<u32, KernelFilterError> {
 /// `filter`'s expression compiled for the frames the kernel programs see on `ifaces`, its
 /// accepting returns set to `snaplen`, translated for each hook.
 pub fn for_kernel(filter: &Filter, ifaces: &[Interface], snaplen: u32) -> Result<KernelFilter, KernelFilterError> {
-    let compiled = Filter::compile(filter.expression(), kernel_dlt(ifaces)?, snaplen)?;
-    KernelFilter::translate(filter.expression(), compiled.insns())
+    let dlt = kernel_dlt(ifaces)?;
+    let expr = filter.expression();
+    let live = match ifaces.first() {
+        Some(i) => Filter::compile_live(expr, &i.name, dlt, snaplen)?,
+        None => None,
+    };
+    let compiled = match live {
+        Some(f) => f,
+        None => Filter::compile(expr, dlt, snaplen)?,
+    };
+    KernelFilter::translate(expr, compiled.insns())
 }
 
 /// The classic program [`for_kernel`] translates.

@@ -37,6 +37,33 @@ pub(super) fn compile(expr: &str, dlt: u32, snaplen: u32) -> Result<Vec<CbpfInsn
     program(&handle, expr, snaplen)
 }
 
+/// The program tcpdump compiles for `expr` when it captures on `device`: on a live handle,
+/// for which libpcap on Linux generates code that reads the kernel's metadata where the
+/// packet data lacks something (a VLAN tag the kernel moved out of the frame, the direction,
+/// the interface index). Opening the handle takes a packet socket (CAP_NET_RAW) for a few
+/// milliseconds; None when it cannot be opened, or when its link type is not `dlt`.
+pub(super) fn compile_live(
+    expr: &str,
+    device: &str,
+    dlt: u32,
+    snaplen: u32,
+) -> Result<Option<Vec<CbpfInsn>>, FilterError> {
+    let handle = ::pcap::Capture::from_device(device)
+        .map(|c| {
+            c.snaplen(i32::try_from(snaplen).unwrap_or(i32::MAX))
+                .immediate_mode(true)
+                .buffer_size(1 << 16)
+                .open()
+        });
+    let Ok(Ok(handle)) = handle else {
+        return Ok(None);
+    };
+    if u32::try_from(handle.get_datalink().0).ok() != Some(dlt) {
+        return Ok(None);
+    }
+    program(&handle, expr, snaplen).map(Some)
+}
+
 /// The program tcpdump compiles for `expr` when it reads `path`: on libpcap's own handle for
 /// that file, which knows more than its link type (a DLT_NULL header written on a machine of
 /// the other byte order is compared byte-swapped). None when libpcap cannot open the file.

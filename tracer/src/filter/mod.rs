@@ -69,6 +69,17 @@ impl Filter {
         }
     }
 
+    /// Compiles `expression` as tcpdump does for a live capture on `device` (libpcap on
+    /// Linux then reads the kernel's metadata for VLAN tags, `inbound`/`outbound` and
+    /// `ifindex`). `Ok(None)` when no live handle can be opened there, or when its link type
+    /// is not `dlt`.
+    pub fn compile_live(expression: &str, device: &str, dlt: u32, snaplen: u32) -> Result<Option<Filter>, FilterError> {
+        match compile::compile_live(expression, device, dlt, snaplen)? {
+            Some(insns) => Self::checked(expression, insns).map(Some),
+            None => Ok(None),
+        }
+    }
+
     fn checked(expression: &str, insns: Vec<CbpfInsn>) -> Result<Filter, FilterError> {
         cbpf::validate(&insns).map_err(|problem| FilterError::Unrunnable {
             expression: expression.to_owned(),
