@@ -155,7 +155,10 @@ fn http_exchange(test: &str, v6: bool) -> Result<()> {
     let worst = diffs.last().copied().unwrap_or((0, 0));
     let show = |(d, i): (i64, usize)| {
         let m = matches.iter().find(|m| m.expected == i).expect("a match");
-        format!("{d} µs:\n  tcpdump: {}\n  tracer:  {}", expected[m.expected], actual[m.actual])
+        format!(
+            "{d} µs:\n  tcpdump: {}\n  tracer:  {}",
+            expected[m.expected], actual[m.actual]
+        )
     };
     ensure!(
         median < median_limit_us,

@@ -56,7 +56,10 @@ fn run() -> Result<()> {
         bail!("usage: tracer-xdp-cost [--repeat N] [--filter EXPRESSION] HEX...");
     }
     let filter = match expression.as_deref().filter(|e| !e.trim().is_empty()) {
-        Some(e) => Some(KernelFilter::translate(e, Filter::compile(e, DLT_EN10MB, MAX_SNAPLEN)?.insns())?),
+        Some(e) => Some(KernelFilter::translate(
+            e,
+            Filter::compile(e, DLT_EN10MB, MAX_SNAPLEN)?.insns(),
+        )?),
         None => None,
     };
     let mut programs = Programs::load_with_filter(

@@ -115,7 +115,9 @@ pub fn for_kernel(filter: &Filter, ifaces: &[Interface], snaplen: u32) -> Result
 
 /// The classic program [`for_kernel`] translates.
 pub fn kernel_insns(filter: &Filter, ifaces: &[Interface], snaplen: u32) -> Result<Vec<CbpfInsn>, KernelFilterError> {
-    Ok(Filter::compile(filter.expression(), kernel_dlt(ifaces)?, snaplen)?.insns().to_vec())
+    Ok(Filter::compile(filter.expression(), kernel_dlt(ifaces)?, snaplen)?
+        .insns()
+        .to_vec())
 }
 
 #[cfg(test)]

@@ -27,7 +27,11 @@ pub enum SpliceError {
     #[error("the eBPF object's filter stub `{name}` is not a stub (relocated, or not `goto +0`s)")]
     NotAStub { name: &'static str },
     #[error("the filter takes {len} eBPF instructions, more than the {room} the stub `{name}` has room for")]
-    Length { name: &'static str, len: usize, room: usize },
+    Length {
+        name: &'static str,
+        len: usize,
+        room: usize,
+    },
 }
 
 /// An object file copy aligned as the ELF reader wants it (8 bytes).
@@ -86,10 +90,15 @@ pub fn splice(object: &[u8], stubs: &[(&'static str, &[Insn])]) -> Result<Aligne
         let pad = room.checked_sub(code.len() + 2).ok_or(too_long)?;
         let skip = [
             ebpf::mov32_imm(ebpf::R0, 0),
-            ebpf::jmp32_imm(ebpf::JEQ, ebpf::R0, 0, i16::try_from(pad).map_err(|_| SpliceError::Size {
-                name,
-                size: range.len() as u64,
-            })?),
+            ebpf::jmp32_imm(
+                ebpf::JEQ,
+                ebpf::R0,
+                0,
+                i16::try_from(pad).map_err(|_| SpliceError::Size {
+                    name,
+                    size: range.len() as u64,
+                })?,
+            ),
         ];
         let nop = ebpf::ja(0);
         let all = skip.iter().chain(std::iter::repeat_n(&nop, pad)).chain(code);

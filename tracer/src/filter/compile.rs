@@ -48,13 +48,12 @@ pub(super) fn compile_live(
     dlt: u32,
     snaplen: u32,
 ) -> Result<Option<Vec<CbpfInsn>>, FilterError> {
-    let handle = ::pcap::Capture::from_device(device)
-        .map(|c| {
-            c.snaplen(i32::try_from(snaplen).unwrap_or(i32::MAX))
-                .immediate_mode(true)
-                .buffer_size(1 << 16)
-                .open()
-        });
+    let handle = ::pcap::Capture::from_device(device).map(|c| {
+        c.snaplen(i32::try_from(snaplen).unwrap_or(i32::MAX))
+            .immediate_mode(true)
+            .buffer_size(1 << 16)
+            .open()
+    });
     let Ok(Ok(handle)) = handle else {
         return Ok(None);
     };

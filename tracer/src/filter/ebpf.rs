@@ -202,7 +202,10 @@ mod tests {
         // `w0 = -1` is b4 00 00 00 ff ff ff ff, `goto +0` is 05 00 00 00 ...,
         // `r2 = *(u32 *)(r6 + 76)` is 61 62 4c 00 00 00 00 00, `call 26` is 85 00 00 00 1a 00 00 00.
         assert_eq!(mov64_reg(R6, R1).to_bytes(), [0xbf, 0x16, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(mov32_imm(R0, u32::MAX).to_bytes(), [0xb4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(
+            mov32_imm(R0, u32::MAX).to_bytes(),
+            [0xb4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]
+        );
         assert_eq!(ja(0).to_bytes(), [0x05, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(load(W, R2, R6, 76).to_bytes(), [0x61, 0x62, 0x4c, 0, 0, 0, 0, 0]);
         assert_eq!(call(helper::SKB_LOAD_BYTES).to_bytes(), [0x85, 0, 0, 0, 0x1a, 0, 0, 0]);

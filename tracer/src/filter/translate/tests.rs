@@ -101,7 +101,10 @@ fn jumps_take_the_shortest_form() {
 fn division_by_x_rejects_and_shifts_by_x_saturate() {
     let ret_a = c(cbpf::RET | cbpf::A, 0, 0, 0);
     let b = body(&[c(0x3c, 0, 0, 0), ret_a], Hook::TcEgress);
-    assert_eq!(b[..2], [ebpf::jmp32_imm(JEQ, R8, 0, 3), ebpf::alu32_reg(ebpf::DIV, R7, R8)]);
+    assert_eq!(
+        b[..2],
+        [ebpf::jmp32_imm(JEQ, R8, 0, 3), ebpf::alu32_reg(ebpf::DIV, R7, R8)]
+    );
     let b = body(&[c(0x6c, 0, 0, 0), ret_a], Hook::TcEgress);
     assert_eq!(
         b[..4],
@@ -146,7 +149,10 @@ fn ancillary_fields_per_hook() {
     assert_eq!(body(&ld(ad::IFINDEX), Hook::TcEgress)[0], ebpf::load(W, R7, R6, 40));
     assert_eq!(body(&ld(ad::IFINDEX), Hook::Xdp)[0], ebpf::load(W, R7, R6, 12));
     assert_eq!(body(&ld(ad::PKTTYPE), Hook::TcIngress)[0], ebpf::load(W, R7, R6, 4));
-    assert_eq!(body(&ld(ad::VLAN_TAG_PRESENT), Hook::TcIngress)[0], ebpf::load(W, R7, R6, 20));
+    assert_eq!(
+        body(&ld(ad::VLAN_TAG_PRESENT), Hook::TcIngress)[0],
+        ebpf::load(W, R7, R6, 20)
+    );
     assert_eq!(body(&ld(ad::VLAN_TAG_PRESENT), Hook::Xdp)[0], ebpf::mov32_imm(R7, 0));
     assert!(matches!(
         translate(&ld(ad::HATYPE), Hook::TcEgress),
@@ -164,7 +170,9 @@ fn libpcap_inbound_outbound_and_ifindex_translate() {
     for expr in ["inbound", "outbound", "ifindex 3", "icmp and inbound"] {
         let f = Filter::compile(expr, DLT_EN10MB, 262_144).unwrap();
         assert!(
-            f.insns().iter().any(|i| i.code & 0xe0 == cbpf::ABS && i.k >= SKF_AD_OFF),
+            f.insns()
+                .iter()
+                .any(|i| i.code & 0xe0 == cbpf::ABS && i.k >= SKF_AD_OFF),
             "{expr}: {:?}",
             f.insns()
         );
@@ -453,7 +461,11 @@ fn random_programs_compute_what_the_evaluator_computes() {
             let n = rng.below(160) as usize;
             let bytes: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
             // Sometimes all of it linear, sometimes some of it in fragments.
-            let linear = if rng.below(2) == 0 { n } else { rng.below(n as u64 + 1) as usize };
+            let linear = if rng.below(2) == 0 {
+                n
+            } else {
+                rng.below(n as u64 + 1) as usize
+            };
             let p = Packet {
                 bytes: &bytes,
                 linear,
@@ -559,13 +571,31 @@ fn pkttype_and_ifindex_as_each_hook_sees_them() {
     };
     let tr = |f: &Filter, h| translate(f.insns(), h).unwrap();
     // Egress: outgoing, but on loopback the copy tcpdump keeps is the received one.
-    assert_eq!(run(&tr(&outbound, Hook::TcEgress), Hook::TcEgress, &pkt(&frame, 7, 0)), 100);
-    assert_eq!(run(&tr(&inbound, Hook::TcEgress), Hook::TcEgress, &pkt(&frame, 7, 0)), 0);
-    assert_eq!(run(&tr(&inbound, Hook::TcEgress), Hook::TcEgress, &pkt(&frame, 1, 0)), 100);
+    assert_eq!(
+        run(&tr(&outbound, Hook::TcEgress), Hook::TcEgress, &pkt(&frame, 7, 0)),
+        100
+    );
+    assert_eq!(
+        run(&tr(&inbound, Hook::TcEgress), Hook::TcEgress, &pkt(&frame, 7, 0)),
+        0
+    );
+    assert_eq!(
+        run(&tr(&inbound, Hook::TcEgress), Hook::TcEgress, &pkt(&frame, 1, 0)),
+        100
+    );
     // Ingress: what the kernel classified (PACKET_OTHERHOST = 3 is inbound too).
-    assert_eq!(run(&tr(&inbound, Hook::TcIngress), Hook::TcIngress, &pkt(&frame, 7, 3)), 100);
-    assert_eq!(run(&tr(&outbound, Hook::TcIngress), Hook::TcIngress, &pkt(&frame, 7, 0)), 0);
+    assert_eq!(
+        run(&tr(&inbound, Hook::TcIngress), Hook::TcIngress, &pkt(&frame, 7, 3)),
+        100
+    );
+    assert_eq!(
+        run(&tr(&outbound, Hook::TcIngress), Hook::TcIngress, &pkt(&frame, 7, 0)),
+        0
+    );
     assert_eq!(run(&tr(&inbound, Hook::Xdp), Hook::Xdp, &pkt(&broadcast, 7, 0)), 100);
     assert_eq!(run(&tr(&ifindex, Hook::Xdp), Hook::Xdp, &pkt(&frame, 7, 0)), 100);
-    assert_eq!(run(&tr(&ifindex, Hook::TcIngress), Hook::TcIngress, &pkt(&frame, 8, 0)), 0);
+    assert_eq!(
+        run(&tr(&ifindex, Hook::TcIngress), Hook::TcIngress, &pkt(&frame, 8, 0)),
+        0
+    );
 }
