@@ -113,7 +113,7 @@ fn known(code: u16) -> bool {
     }
 }
 
-fn is_conditional_jump(code: u16) -> bool {
+pub(super) fn is_conditional_jump(code: u16) -> bool {
     code & 0x07 == JMP && code != JMP | JA
 }
 

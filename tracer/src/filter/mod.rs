@@ -1,16 +1,18 @@
 //! Filter expressions (pcap-filter(7)) with tcpdump's exact semantics.
 //!
 //! libpcap's own compiler turns an expression into classic BPF for the capture's link type
-//! ([`compile`]); the program is checked as the kernel checks classic programs and run by an
-//! evaluator with libpcap's semantics ([`cbpf`]): `-r` runs it on each packet of the file. For
-//! the kernel programs the same instructions are translated into eBPF ([`translate`], with
-//! [`ebpf`]'s instruction forms), which they run before copying anything.
+//! ([`compile`]); the loops of its `protochain` programs are unrolled ([`unroll`]); the program
+//! is checked as the kernel checks classic programs and run by an evaluator with libpcap's
+//! semantics ([`cbpf`]): `-r` runs it on each packet of the file. For the kernel programs the
+//! same instructions are translated into eBPF ([`translate`], with [`ebpf`]'s instruction
+//! forms), which they run before copying anything.
 
 pub mod cbpf;
 mod compile;
 pub mod ebpf;
 pub mod expression;
 pub mod translate;
+pub mod unroll;
 
 use std::path::{Path, PathBuf};
 
@@ -27,13 +29,10 @@ pub enum FilterError {
     /// libpcap refused the expression; its message, as tcpdump prints it.
     #[error("{message}")]
     Compile { message: String },
-    /// libpcap compiled it, but into a program the kernel programs cannot run (only
-    /// `protochain`, whose program loops).
+    /// libpcap compiled it, but into a program the kernel programs cannot run, even with its
+    /// loops unrolled (`protochain 6 or protochain 17`: too long).
     #[error("filter expression `{expression}` cannot be run: {problem}")]
-    Unrunnable {
-        expression: String,
-        problem: cbpf::InvalidProgram,
-    },
+    Unrunnable { expression: String, problem: NotRunnable },
     #[error("libpcap gave an instruction that cannot be read: `{text}`")]
     Instruction { text: String },
     /// `-F FILE` could not be read (tcpdump's wording).
@@ -42,6 +41,17 @@ pub enum FilterError {
     File { path: PathBuf, error: std::io::Error },
     #[error("read {}: {}", path.display(), expression::os_message(error))]
     FileRead { path: PathBuf, error: std::io::Error },
+}
+
+/// Why a program libpcap compiled cannot be run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotRunnable {
+    /// Its loops cannot be unrolled into few enough instructions.
+    #[error(transparent)]
+    Loop(#[from] unroll::UnrollError),
+    /// The loop-free program fails the kernel's checks.
+    #[error(transparent)]
+    Invalid(#[from] cbpf::InvalidProgram),
 }
 
 /// A compiled filter expression.
@@ -54,7 +64,8 @@ pub struct Filter {
 impl Filter {
     /// Compiles `expression` for link type `dlt` (a DLT_* value: [`dlt_of_linktype`] turns a
     /// file's link type into one) with libpcap's optimiser, as tcpdump does; accepting returns
-    /// give `snaplen`. The program is checked with [`cbpf::validate`].
+    /// give `snaplen`. Loops (`protochain`) are unrolled with [`unroll::unroll`], then the
+    /// program is checked with [`cbpf::validate`].
     pub fn compile(expression: &str, dlt: u32, snaplen: u32) -> Result<Filter, FilterError> {
         Self::checked(expression, compile::compile(expression, dlt, snaplen)?)
     }
@@ -80,18 +91,22 @@ impl Filter {
         }
     }
 
+    /// libpcap's program, unrolled and validated.
     fn checked(expression: &str, insns: Vec<CbpfInsn>) -> Result<Filter, FilterError> {
-        cbpf::validate(&insns).map_err(|problem| FilterError::Unrunnable {
+        let unrunnable = |problem: NotRunnable| FilterError::Unrunnable {
             expression: expression.to_owned(),
             problem,
-        })?;
+        };
+        let insns = unroll::unroll(&insns).map_err(|e| unrunnable(e.into()))?.insns;
+        cbpf::validate(&insns).map_err(|e| unrunnable(e.into()))?;
         Ok(Filter {
             expression: expression.to_owned(),
             insns,
         })
     }
 
-    /// The classic BPF program (struct sock_filter / libpcap's bpf_insn layout).
+    /// The classic BPF program (struct sock_filter / libpcap's bpf_insn layout), loop-free:
+    /// libpcap's, with its loops unrolled.
     pub fn insns(&self) -> &[CbpfInsn] {
         &self.insns
     }

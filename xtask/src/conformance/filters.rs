@@ -35,6 +35,8 @@ const SELECTION_EXPRESSIONS: &[&str] = &[
     "greater 200",
     "vlan or ip[8] == 64",
     "not (tcp or udp)",
+    "protochain 6",
+    "not protochain 58",
 ];
 
 /// Expressions also given through `-F FILE` and with `-c 2`.

@@ -599,3 +599,23 @@ fn pkttype_and_ifindex_as_each_hook_sees_them() {
         0
     );
 }
+
+#[test]
+fn unrolled_protochains_fit_the_stubs() {
+    // The stubs hold FILTER_STUB_INSNS instructions, two of them taken by the jump over the
+    // unused room (capture/splice.rs), a few more by what the compiler puts around the room.
+    for expr in [
+        "protochain 6",
+        "not protochain 58",
+        "tcp port 80 or protochain 17",
+        "protochain 6 or ip6 protochain 17",
+        "protochain 6 and protochain 17",
+    ] {
+        let f = Filter::compile(expr, DLT_EN10MB, 262_144).unwrap();
+        for hook in Hook::ALL {
+            let code = translate(f.insns(), hook).unwrap();
+            eprintln!("{expr} at {hook:?}: {} classic, {} eBPF instructions", f.insns().len(), code.len());
+            assert!(code.len() + 16 <= FILTER_STUB_INSNS as usize, "{expr}: {}", code.len());
+        }
+    }
+}
