@@ -217,3 +217,47 @@ fn direction_selects_as_tcpdump() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn protochain_selects_as_tcpdump() -> Result<()> {
+    if !require_privileges("protochain_selects_as_tcpdump") {
+        return Ok(());
+    }
+    let dir = artifact_dir("filter_semantics_protochain");
+    let pair = NetnsPair::new("tfp")?;
+    let iface = pair.client_if.clone();
+    let tracer = tracer_bin();
+    let tracer = tracer.to_str().context("tracer path")?;
+    // (expression, least lines: ICMPv6 echo requests and replies, ICMP ones)
+    for (i, (expr, least)) in [("protochain 58", 6), ("protochain 1 or ip6 protochain 17", 6)]
+        .into_iter()
+        .enumerate()
+    {
+        let args = |pre: &[&str]| -> Vec<String> {
+            let mut a: Vec<String> = pre.iter().map(|s| s.to_string()).collect();
+            a.extend(["-i", &iface, "-nn", expr].iter().map(|s| s.to_string()));
+            a
+        };
+        let captures = [
+            ("tracer", tracer, args(&[])),
+            ("tcpdump", "tcpdump", args(&["--immediate-mode"])),
+        ];
+        let outs = capture_round(&pair, &dir, &format!("protochain{i}"), &captures, || {
+            for (v6, addr) in [(true, pair.server_v6.to_string()), (false, pair.server_v4.to_string())] {
+                let mut ping = pair.client_cmd("ping");
+                ping.args([if v6 { "-6" } else { "-4" }, "-c", "3", "-i", "0.2", "-W", "2", &addr]);
+                run_ok("ping", ping, scaled(Duration::from_secs(20)))?;
+            }
+            Ok(())
+        })?;
+        let (t, d) = (untimed(&outs[0]), untimed(&outs[1]));
+        ensure!(
+            t == d,
+            "`{expr}`: the tracer printed\n{}\ntcpdump printed\n{}",
+            t.join("\n"),
+            d.join("\n")
+        );
+        ensure!(t.len() >= least, "`{expr}`: only {} lines:\n{}", t.len(), t.join("\n"));
+    }
+    Ok(())
+}
