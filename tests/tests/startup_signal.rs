@@ -143,10 +143,13 @@ fn check_summary(what: &str, stderr: &str) -> Result<()> {
 /// Starts a tracer with `args` on the client's interface as nothing disturbs it, checks that the
 /// interface checks see what it attached, stops it and checks they see nothing then. Returns
 /// how long it took to print "listening on".
-fn undisturbed(pair: &NetnsPair, args: &[String]) -> Result<Duration> {
+fn undisturbed(pair: &NetnsPair, args: &[String], env: Option<(&str, &str)>) -> Result<Duration> {
     let start = Instant::now();
     let mut c = pair.client_cmd(tracer_bin());
     c.args(["-i", &pair.client_if]).args(args);
+    if let Some((k, v)) = env {
+        c.env(k, v);
+    }
     let mut tracer = Bg::spawn("tracer (undisturbed)", c)?;
     tracer.wait_stderr("listening on", START)?;
     let startup = start.elapsed();
@@ -300,7 +303,11 @@ fn sigint_from_a_script_while_starting() -> Result<()> {
     let dir = artifact_dir(&format!("startup_signal/{test}"));
     let pair = NetnsPair::new("sus")?;
     let file = dir.join("undisturbed.pcap");
-    let startup = undisturbed(&pair, &["-w".into(), file.display().to_string(), "tcp port 80".into()])?;
+    let startup = undisturbed(
+        &pair,
+        &["-w".into(), file.display().to_string(), "tcp port 80".into()],
+        None,
+    )?;
     let file = dir.join("interrupted.pcap");
     let script = format!(
         "{} -i {} -w {} 'tcp port 80' & sleep {:.3}; kill -INT $!; wait $!; echo status=$?",
@@ -407,16 +414,32 @@ fn sigint_at_several_delays() -> Result<()> {
     if !require_privileges(test) {
         return Ok(());
     }
+    sweep(test, None)
+}
+
+/// The same with classic tc forced (`TRACER_TC_ATTACH=netlink`, as on kernels without TCX), whose
+/// filters and clsact qdisc would outlive the process: a stop after attaching must remove them.
+#[test]
+fn sigint_at_several_delays_classic_tc() -> Result<()> {
+    let test = "sigint_at_several_delays_classic_tc";
+    if !require_privileges(test) {
+        return Ok(());
+    }
+    sweep(test, Some(("TRACER_TC_ATTACH", "netlink")))
+}
+
+fn sweep(test: &str, env: Option<(&str, &str)>) -> Result<()> {
     let dir = artifact_dir(&format!("startup_signal/{test}"));
     let pair = NetnsPair::new("sud")?;
     let file = dir.join("undisturbed.pcap");
-    let startup = undisturbed(&pair, &["-w".into(), file.display().to_string()])?;
+    let startup = undisturbed(&pair, &["-w".into(), file.display().to_string()], env)?;
+    let prefix = env.map_or_else(String::new, |(k, v)| format!("{k}={} ", quote(v)));
     let mut rows = Vec::new();
     for ms in DELAYS_MS {
         let delay = scaled(Duration::from_millis(ms));
         let file = dir.join(format!("delay-{ms}.pcap"));
         let script = format!(
-            "{} -i {} -w {} & echo pid=$!; wait $!; echo status=$?",
+            "{prefix}{} -i {} -w {} & echo pid=$!; wait $!; echo status=$?",
             quote(tracer_bin()),
             quote(&pair.client_if),
             quote(&file)
@@ -433,6 +456,7 @@ fn sigint_at_several_delays() -> Result<()> {
         let took = sent.elapsed();
         ensure!(status == 0, "delay {ms} ms: the tracer exited with {status}:\n{stderr}");
         check_summary(&format!("delay {ms} ms"), &stderr)?;
+        ensure!(!stderr.contains("panicked"), "delay {ms} ms:\n{stderr}");
         let left = attachments(&pair)?;
         ensure!(left.is_empty(), "delay {ms} ms: left attached: {left:?}");
         let listening = stderr.contains("listening on");
@@ -446,7 +470,7 @@ fn sigint_at_several_delays() -> Result<()> {
     }
     for (ms, listening, took) in &rows {
         eprintln!(
-            "SIGINT {ms:>3} ms after the handler: status 0, exit {:>4} ms after the signal, {}",
+            "{test}: SIGINT {ms:>3} ms after the handler: status 0, exit {:>4} ms after the signal, {}",
             took.as_millis(),
             if *listening {
                 "while listening"

@@ -20,10 +20,10 @@
 //! them first; [`checkpoint`] lets a pending one in between two start-up steps; [`release`] unblocks
 //! them when the main loop begins). A pending, unblocked signal makes the kernel's verifier give up
 //! on the program it is checking (`-EAGAIN`), and aya then loads the same program again with a
-//! verbose verifier log, which for the filter interpreter takes minutes (measured: a SIGINT during
-//! loading kept the tracer in the verifier for over two minutes) or fails outright. Blocked, the
-//! signal waits for the step in progress to end: the stop takes at most one program's
-//! verification longer. A stop requested during start-up detaches what was attached, reports and
+//! verbose verifier log, which is far slower (measured with the filter interpreter the packet
+//! programs had before filters were compiled: a SIGINT during loading kept the tracer in the
+//! verifier for over two minutes). Blocked, the signal waits for the step in progress to end:
+//! the stop takes at most one program's verification longer. A stop requested during start-up detaches what was attached, reports and
 //! exits 0, as a stop in the main loop does.
 //!
 //! SIGHUP and SIGPIPE keep their dispositions. tcpdump also catches SIGHUP, but only when it was
