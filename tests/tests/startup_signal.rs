@@ -466,11 +466,12 @@ fn sweep(test: &str, env: Option<(&str, &str)>) -> Result<()> {
             "delay {ms} ms: stopped during the start-up but {} exists",
             file.display()
         );
-        rows.push((ms, listening, took));
+        rows.push((delay, listening, took));
     }
-    for (ms, listening, took) in &rows {
+    for (delay, listening, took) in &rows {
         eprintln!(
-            "{test}: SIGINT {ms:>3} ms after the handler: status 0, exit {:>4} ms after the signal, {}",
+            "{test}: SIGINT {:>4} ms after the handler: status 0, exit {:>4} ms after the signal, {}",
+            delay.as_millis(),
             took.as_millis(),
             if *listening {
                 "while listening"
