@@ -11,5 +11,6 @@ pub mod live;
 pub mod offline;
 pub mod pcap;
 pub mod print;
+pub mod signals;
 pub mod states;
 pub mod wire;

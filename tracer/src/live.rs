@@ -8,21 +8,18 @@ use std::{
 };
 
 use aya::maps::{MapData, RingBuf};
-use tokio::{
-    io::{Interest, unix::AsyncFd},
-    signal::unix::{SignalKind, signal},
-};
+use tokio::io::{Interest, unix::AsyncFd};
 use tracer_common::{MAX_SNAPLEN, PacketHeader, SockEvent, names};
 
 use crate::{
     capture::{
         CaptureError,
         clock::Clock,
-        counters::Counters,
+        counters::{CounterMap, Counters},
         filter::{self as kfilter, KernelFilterError},
         iface::{self, Interface},
         link::{self, LINKTYPE_LINUX_SLL2},
-        load::{Direction, Ingress, LoadOptions, Programs, TcMechanism, ring_size},
+        load::{Direction, Ingress, LoadOptions, PacketProgram, Programs, TcMechanism, ring_size},
         preflight, record,
         staterings::StateRings,
     },
@@ -33,6 +30,7 @@ use crate::{
         write::{WriteError, is_stdout},
     },
     print::{PrintOptions, Printer},
+    signals,
     states::{
         format,
         model::Transition,
@@ -168,16 +166,26 @@ pub fn resolve_interfaces(names: &[String]) -> Result<(Vec<Interface>, bool), Ca
 /// "listening on" line once everything is attached; `note` gets what the
 /// user should know about how it is attached and detached (classic tc where
 /// the kernel has no TCX, filters a killed tracer left behind).
+///
+/// The stop signals are those of [`signals`] ([`signals::install`]ed by `main` before anything
+/// else, and held during the start-up): between the start-up steps (before loading, after
+/// loading each packet program, after each interface's hooks are attached, after the state
+/// hook) a signal that came meanwhile stops the capture there. What was attached is detached, nothing is
+/// written (no `-w` file is created, no "listening on" line printed) and the summary counts
+/// what the programs saw, as for a stop in the main loop.
 pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str), mut note: impl FnMut(&str)) -> Result<Summary, LiveError> {
-    // Before anything is attached: a signal while attaching still detaches
-    // (classic tc filters would outlive a process killed by the default action).
-    let mut sigint = signal(SignalKind::interrupt()).map_err(|err| LiveError::Io {
-        what: "SIGINT handler",
+    // Readable once a stop signal came (it stays readable); the loop also looks at the flag
+    // after every wake-up, so a stop is seen within a poll interval whatever wakes it.
+    // Fails at once when `signals::install` was not called.
+    let wake = signals::wake_fd().map_err(|err| LiveError::Io {
+        what: "the signal pipe",
         err,
     })?;
-    let mut sigterm = signal(SignalKind::terminate()).map_err(|err| LiveError::Io {
-        what: "SIGTERM handler",
-        err,
+    // SAFETY: the descriptor is a duplicate this AsyncFd owns: it stays open as long as the
+    // AsyncFd lives, and nobody else closes it.
+    let stop = unsafe { AsyncFd::register_with_interest(wake, Interest::READABLE) }.map_err(|e| LiveError::Io {
+        what: "polling the signal pipe",
+        err: e.into(),
     })?;
     let (ifaces, any) = resolve_interfaces(&cfg.interfaces)?;
     preflight::check_privileges(true, cfg.states)?;
@@ -195,6 +203,9 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str), mut note: impl FnMut
         }
     }
     let linktype = link::linktype_for(&ifaces, any);
+    if signals::checkpoint() {
+        return stopped_in_startup(&cfg, None, None, None, &mut note);
+    }
 
     let packet_ring = cfg.buffer_kib.map_or(8 << 20, |k| k.saturating_mul(1024));
     let filter = match &cfg.filter {
@@ -222,7 +233,30 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str), mut note: impl FnMut
         None
     };
     let counter_map = programs.take_counters()?;
+    // One verification at a time, each followed by a look for a stop signal (held meanwhile:
+    // see `signals`), then the hooks, interface by interface.
+    for program in PacketProgram::needed(&ifaces, cfg.ingress, cfg.direction) {
+        if signals::checkpoint() {
+            return stopped_in_startup(
+                &cfg,
+                Some(programs),
+                Some(&counter_map),
+                state_rings.as_ref(),
+                &mut note,
+            );
+        }
+        programs.load_packet_program(program)?;
+    }
     for i in &ifaces {
+        if signals::checkpoint() {
+            return stopped_in_startup(
+                &cfg,
+                Some(programs),
+                Some(&counter_map),
+                state_rings.as_ref(),
+                &mut note,
+            );
+        }
         let attached = programs.attach_packet_hooks(i, cfg.ingress, cfg.direction);
         for line in programs.take_notes() {
             note(&line);
@@ -236,10 +270,28 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str), mut note: impl FnMut
     } else {
         Vec::new()
     };
-    if cfg.states
-        && let Some(note) = programs.attach_state_hook()?.note()
-    {
-        eprintln!("tracer: {note}");
+    if cfg.states {
+        if signals::checkpoint() {
+            return stopped_in_startup(
+                &cfg,
+                Some(programs),
+                Some(&counter_map),
+                state_rings.as_ref(),
+                &mut note,
+            );
+        }
+        if let Some(note) = programs.attach_state_hook()?.note() {
+            eprintln!("tracer: {note}");
+        }
+    }
+    if signals::checkpoint() {
+        return stopped_in_startup(
+            &cfg,
+            Some(programs),
+            Some(&counter_map),
+            state_rings.as_ref(),
+            &mut note,
+        );
     }
 
     let pcap = match &cfg.write {
@@ -331,10 +383,12 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str), mut note: impl FnMut
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks = 0u32;
     let mut done = false;
-    while !done {
+    // From here on signals are handled as they come; one that came during the start-up (after
+    // the last checkpoint) stops the loop before it waits.
+    signals::release();
+    while !done && !signals::requested() {
         tokio::select! {
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
+            _ = stop.readable() => break,
             guard = packets.readable_mut() => {
                 if let Ok(mut g) = guard { g.clear_ready(); }
             }
@@ -379,6 +433,45 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str), mut note: impl FnMut
         ingress: cfg.ingress,
         classic_tc,
         file_limit: sink.file_limit,
+    })
+}
+
+/// The end of a capture a stop signal interrupted during its start-up: classic tc filters
+/// removed (their notes told), the programs dropped (which closes every bpf link), and the
+/// summary of what the programs saw meanwhile (nothing was captured). As after a stop in the
+/// main loop, tcpdump's extra newline goes to standard output when packets are printed.
+fn stopped_in_startup(
+    cfg: &LiveConfig,
+    programs: Option<Programs>,
+    counter_map: Option<&CounterMap>,
+    state_rings: Option<&StateRings>,
+    note: &mut impl FnMut(&str),
+) -> Result<Summary, LiveError> {
+    let mut classic_tc = false;
+    if let Some(mut programs) = programs {
+        classic_tc = matches!(programs.tc_mechanism(), Some(TcMechanism::Classic(_)));
+        for line in programs.detach_classic() {
+            note(&line);
+        }
+        drop(programs);
+    }
+    let mut counters = match counter_map {
+        Some(map) => Counters::read(map)?,
+        None => Counters::default(),
+    };
+    counters.state_seen += state_rings.map_or(0, StateRings::records_written);
+    if cfg.write.is_none() {
+        let mut out = io::stdout().lock();
+        out.write_all(b"\n")
+            .and_then(|()| out.flush())
+            .map_err(LiveError::Stdout)?;
+    }
+    Ok(Summary {
+        captured: 0,
+        counters,
+        ingress: cfg.ingress,
+        classic_tc,
+        file_limit: None,
     })
 }
 

@@ -1,4 +1,5 @@
-//! `tracer`: parse the command line, run, map errors to exit status 1.
+//! `tracer`: install the stop signals' handlers, parse the command line, run, map errors to
+//! exit status 1.
 
 use std::{io::Write as _, process::ExitCode};
 
@@ -11,6 +12,7 @@ use tracer::{
     live::{self, LiveConfig},
     offline::{self, OfflineConfig},
     pcap::sink::Format,
+    signals,
     states::{
         run::{self as states_run, StatesConfig},
         stat,
@@ -18,6 +20,13 @@ use tracer::{
 };
 
 fn main() -> ExitCode {
+    // Before anything else, SIGINT and SIGTERM are caught (even when inherited as ignored, as
+    // a shell's background job has SIGINT) and held until the run looks at them: one that
+    // comes while the programs load and attach stops the tracer as it would in its main loop.
+    if let Err(err) = signals::install() {
+        eprintln!("tracer: {err}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -58,6 +67,8 @@ fn stat(args: &StatArgs) -> anyhow::Result<()> {
     let cfg = args.config();
     let mut out = std::io::stdout().lock();
     if cfg.once {
+        // One look at the table, done in milliseconds: a stop signal has nothing to cut short.
+        signals::release();
         stat::run_once(&cfg, &mut out)?;
     } else {
         stat::run_live(&cfg, &mut out, &mut std::io::stderr())?;
@@ -91,6 +102,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             coverage_report: cli.coverage_report.clone(),
             filter: cli.filter_source(),
         };
+        // No kernel programs: signals are handled as they come; the reading loop looks at
+        // the flag before every packet (one that came already stops it before the first).
+        signals::release();
         offline::run(path, &cfg, |line| eprintln!("{line}"))?;
         return Ok(());
     }

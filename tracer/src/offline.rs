@@ -13,6 +13,7 @@ use crate::{
         write::{PcapSink, WriteError},
     },
     print::{Coverage, PrintOptions, Printer, linktype_description},
+    signals,
 };
 
 /// Output is written in chunks of about this size.
@@ -76,6 +77,11 @@ fn compile_for(expression: &str, path: &Path, linktype: u32, snaplen: u32) -> Re
 
 /// Prints every packet of `path` the filter selects; returns how many were selected. `opened` receives the lines
 /// tcpdump prints on stderr once the file is open (`reading from file F, link-type ...`).
+///
+/// A stop signal ([`signals`]) ends the reading before the next packet, as tcpdump 4.99.3's
+/// `pcap_breakloop` does: what was read is printed (and written: whole records), then, when
+/// packets are printed rather than written (no `-w`), one extra newline "in case we were
+/// interrupted in the middle of a line"; no counts follow, and the run is a success.
 pub fn run(path: &Path, cfg: &OfflineConfig, mut opened: impl FnMut(&str)) -> Result<u64, OfflineError> {
     let mut reader = CaptureReader::open(path).map_err(OfflineError::Open)?;
     let link = match reader.linktype() {
@@ -128,8 +134,13 @@ pub fn run(path: &Path, cfg: &OfflineConfig, mut opened: impl FnMut(&str)) -> Re
     };
     let reader_snaplen = reader.snaplen();
     let mut n = 0u64;
+    let mut interrupted = false;
     let result = loop {
         if cfg.count.is_some_and(|c| n >= c) {
+            break Ok(());
+        }
+        if signals::requested() {
+            interrupted = true;
             break Ok(());
         }
         let rec = match reader.next_packet() {
@@ -168,6 +179,9 @@ pub fn run(path: &Path, cfg: &OfflineConfig, mut opened: impl FnMut(&str)) -> Re
     };
     // What was read before an error is still printed, as tcpdump does.
     out.write_all(&buf).map_err(OfflineError::Stdout)?;
+    if interrupted && cfg.write.is_none() {
+        out.write_all(b"\n").map_err(OfflineError::Stdout)?;
+    }
     out.flush().map_err(OfflineError::Stdout)?;
     if let Some(s) = sink.as_mut() {
         s.flush()?;

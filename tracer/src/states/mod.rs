@@ -10,7 +10,6 @@ pub mod owners;
 pub mod run;
 pub mod seed;
 pub mod stat;
-pub mod stop;
 pub mod sysctl;
 pub mod tracker;
 

@@ -18,7 +18,6 @@ use super::{
     model::{SocketInfo, Transition, state},
     namespaces,
     seed::RequestPoll,
-    stop,
     sysctl::{Sysctl, SysctlCache},
     tracker::{Tracker, monotonic_ns},
 };
@@ -32,6 +31,7 @@ use crate::{
         staterings::StateRings,
     },
     print::{PrintOptions, Printer},
+    signals,
 };
 
 /// How often the rings are drained while events come (state events are
@@ -181,10 +181,17 @@ pub enum StatesError {
 
 /// Runs until SIGINT/SIGTERM or `-c`. `note` gets the start-up messages
 /// (seeding, missing hooks, "tracing ...") for stderr.
+///
+/// A stop signal ([`signals`], held during the start-up) that comes before the main loop
+/// stops the run at the next step (before loading, after it, after seeding, after attaching):
+/// what was attached is detached and the summary counts what the hooks saw.
 pub fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<StatesSummary, StatesError> {
     preflight::check_privileges(false, true)?;
     preflight::check_btf()?;
     preflight::ensure_tracefs()?;
+    if signals::checkpoint() {
+        return Ok(StatesSummary::default());
+    }
     let state_ring = cfg.buffer_kib.map_or(STATE_RING_BYTES, |k| k.saturating_mul(1024));
     let mut programs = Programs::load(&LoadOptions {
         snaplen: 0,
@@ -195,6 +202,22 @@ pub fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<StatesSummar
     let mut ring = programs.take_ring(names::STATES)?;
     let mut rings = programs.take_state_rings()?;
     let counter_map = programs.take_counters()?;
+    // The end of a run stopped before its main loop: the hooks detached (the programs
+    // dropped), what they saw counted, nothing printed.
+    let stopped = |programs: Programs, rings: &StateRings| -> Result<StatesSummary, StatesError> {
+        let missed = programs.state_recursion_misses();
+        drop(programs);
+        let mut counters = Counters::read(&counter_map)?;
+        counters.state_seen += rings.records_written();
+        Ok(StatesSummary {
+            printed: 0,
+            counters,
+            missed,
+        })
+    };
+    if signals::checkpoint() {
+        return stopped(programs, &rings);
+    }
 
     let mut tracker = Tracker::new();
     // Seed before attaching: a socket that changes state meanwhile is then
@@ -214,9 +237,15 @@ pub fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<StatesSummar
             "warning: socket table of netns {ns} not read ({e}): its sockets open before the start have no owner"
         ));
     }
+    if signals::checkpoint() {
+        return stopped(programs, &rings);
+    }
     let mut hooks = programs.attach_state_hooks()?;
     if cfg.accept_owner && hooks.missing_kinds().contains(&sock_kind::ACCEPT) {
         programs.attach_accept_syscalls(&mut hooks);
+    }
+    if signals::checkpoint() {
+        return stopped(programs, &rings);
     }
     let missing = hooks.missing_kinds();
     for line in super::hooks::startup_notes(&hooks) {
@@ -274,20 +303,22 @@ pub fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<StatesSummar
         time_wait_in: 0,
     };
 
-    stop::install_signal_handlers();
     let mut wait = POLL_INTERVAL;
     let mut pending: Vec<SockEvent> = Vec::with_capacity(4096);
     let mut transitions: Vec<Transition> = Vec::with_capacity(4096);
     let mut last_second = monotonic_ns();
     let mut done = false;
-    while !done && !stop::requested() {
+    // Signals are handled as they come from here on; one held since the last checkpoint
+    // stops the loop before it waits.
+    signals::release();
+    while !done && !signals::requested() {
         // Woken by the other ring (its records ask for a wakeup once plenty
         // wait), by the timer, or by a signal.
-        stop::wait_readable(ring.as_fd().as_raw_fd(), wait).map_err(|err| StatesError::Io {
+        signals::wait_readable(ring.as_fd().as_raw_fd(), wait).map_err(|err| StatesError::Io {
             what: "waiting for state events",
             err,
         })?;
-        if stop::requested() {
+        if signals::requested() {
             break;
         }
         let now = monotonic_ns();

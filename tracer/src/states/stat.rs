@@ -27,18 +27,21 @@ use super::{
     model::{IncidentRecord, SocketInfo, Transition, state},
     owners,
     seed::{self, SeedError},
-    state_name, stop,
+    state_name,
     sysctl::{SysctlCache, Sysctls},
     tracker::{Tracker, monotonic_ns},
 };
 use aya::maps::{MapData, RingBuf};
 
-use crate::capture::{
-    CaptureError,
-    counters::Counters,
-    load::{LoadOptions, Programs, ring_size},
-    preflight, record,
-    staterings::StateRings,
+use crate::{
+    capture::{
+        CaptureError,
+        counters::Counters,
+        load::{LoadOptions, Programs, ring_size},
+        preflight, record,
+        staterings::StateRings,
+    },
+    signals,
 };
 
 /// How often live mode reads the kernel's table again, to measure drift
@@ -192,12 +195,17 @@ pub struct Drift {
 
 /// `tracer stat` without `--once`: the table seeds the tracker, the kernel's
 /// events keep it live; a snapshot every second until SIGINT/SIGTERM or
-/// `count` snapshots.
+/// `count` snapshots. A stop signal ([`crate::signals`], held during the start-up) that comes
+/// before the first snapshot ends it at the next start-up step, without a snapshot; dropping
+/// the programs detaches what was attached.
 pub fn run_live(cfg: &StatConfig, out: &mut impl Write, err: &mut impl Write) -> Result<(), StatError> {
     preflight::check_privileges(false, true)?;
     preflight::check_btf()?;
     preflight::ensure_tracefs()?;
     let netns = seed::current_netns().map_err(SeedError::Netns)?;
+    if signals::checkpoint() {
+        return Ok(());
+    }
     let mut programs = Programs::load(&LoadOptions {
         snaplen: 0,
         packet_ring_bytes: ring_size(0),
@@ -207,7 +215,13 @@ pub fn run_live(cfg: &StatConfig, out: &mut impl Write, err: &mut impl Write) ->
     let ring = programs.take_ring(names::STATES)?;
     let rings = programs.take_state_rings()?;
     let counter_map = programs.take_counters()?;
+    if signals::checkpoint() {
+        return Ok(());
+    }
     let hooks = programs.attach_state_hooks()?;
+    if signals::checkpoint() {
+        return Ok(());
+    }
     for line in super::hooks::startup_notes(&hooks) {
         let _ = writeln!(err, "tracer: {line}");
     }
@@ -215,11 +229,13 @@ pub fn run_live(cfg: &StatConfig, out: &mut impl Write, err: &mut impl Write) ->
     let missing = hooks.missing_kinds();
     let kernel_timewait = !missing.contains(&sock_kind::TW_START) && !missing.contains(&sock_kind::TW_END);
     tracker.set_kernel_timewait(kernel_timewait);
-    stop::install_signal_handlers();
 
     // Attached first, seeded next: an event of a socket the table already
     // shows is applied to the seeded socket, none is missed.
     tracker.seed(seed::snapshot()?);
+    if signals::checkpoint() {
+        return Ok(());
+    }
     let mut sysctls = SysctlCache::new();
     let fd = ring.as_fd().as_raw_fd();
     let mut events = Events {
@@ -236,17 +252,20 @@ pub fn run_live(cfg: &StatConfig, out: &mut impl Write, err: &mut impl Write) ->
     let mut shown = 0u64;
     let mut last = Instant::now();
     let mut next_reseed = last + RESEED_EVERY;
+    // Signals are handled as they come from here on (one held since the last checkpoint ends
+    // the loop after its first snapshot, as a signal during the loop does).
+    signals::release();
     loop {
         let deadline = last + INTERVAL;
         // Drain until the next refresh.
         loop {
             events.drain(&mut tracker, &mut entered);
             let now = Instant::now();
-            if now >= deadline || stop::requested() {
+            if now >= deadline || signals::requested() {
                 break;
             }
             // `events.ring` keeps the descriptor open.
-            stop::wait_readable(fd, deadline - now).map_err(StatError::Poll)?;
+            signals::wait_readable(fd, deadline - now).map_err(StatError::Poll)?;
         }
         let now_ns = monotonic_ns();
         tracker.tick(now_ns, &mut trans);
@@ -295,7 +314,7 @@ pub fn run_live(cfg: &StatConfig, out: &mut impl Write, err: &mut impl Write) ->
             .and_then(|()| out.flush())
             .map_err(StatError::Write)?;
         shown += 1;
-        if stop::requested() || cfg.count.is_some_and(|c| shown >= c) {
+        if signals::requested() || cfg.count.is_some_and(|c| shown >= c) {
             return Ok(());
         }
     }
