@@ -1048,7 +1048,9 @@ mod tests {
         }
         let msg = Filter::compile(form, DLT_EN10MB, 262_144).unwrap_err().to_string();
         assert!(
-            msg.starts_with(&format!("filter expression `{form}` cannot be run: its loops unrolled 8 times make")),
+            msg.starts_with(&format!(
+                "filter expression `{form}` cannot be run: its loops unrolled 8 times make"
+            )),
             "{msg}"
         );
         // libpcap's own refusal, as tcpdump's: `tcp` is a keyword.

@@ -614,7 +614,11 @@ fn unrolled_protochains_fit_the_stubs() {
         let f = Filter::compile(expr, DLT_EN10MB, 262_144).unwrap();
         for hook in Hook::ALL {
             let code = translate(f.insns(), hook).unwrap();
-            eprintln!("{expr} at {hook:?}: {} classic, {} eBPF instructions", f.insns().len(), code.len());
+            eprintln!(
+                "{expr} at {hook:?}: {} classic, {} eBPF instructions",
+                f.insns().len(),
+                code.len()
+            );
             assert!(code.len() + 16 <= FILTER_STUB_INSNS as usize, "{expr}: {}", code.len());
         }
     }
