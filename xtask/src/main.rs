@@ -64,14 +64,17 @@ enum Task {
         force: bool,
     },
     /// Time tcpdump and the tracer reading a 200,000-packet capture (-nn, -v, -e -x), then what
-    /// `tracer states` costs during a connection-churn workload (needs root).
+    /// `tracer states` costs during a connection-churn workload, then what capture filters cost
+    /// (needs root).
     Bench {
         /// Use this tracer binary instead of building target/release/tracer.
         #[arg(long, value_name = "PATH")]
         bin: Option<std::path::PathBuf>,
         /// Only one section: `packets` (reading a capture), `states` (connection churn) or
-        /// `filter` (the XDP program's cost per packet with filters, and a veth flood captured
-        /// by the tracer and by tcpdump).
+        /// `filter` (start-up with filters and the verifier's work, the ingress programs' cost
+        /// per packet with filters against a reject-all floor, and a veth flood captured by the
+        /// tracer and by tcpdump with a filter that keeps every packet and one that rejects
+        /// every packet).
         #[arg(long, value_name = "SECTION", value_parser = ["packets", "states", "filter"])]
         only: Option<String>,
     },

@@ -409,19 +409,6 @@ impl PacketProgram {
     }
 }
 
-/// The TC program `prog`, loaded into the kernel (once).
-fn loaded_tc<'a>(ebpf: &'a mut Ebpf, prog: &str) -> Result<&'a mut SchedClassifier, CaptureError> {
-    let tc: &mut SchedClassifier = ebpf
-        .program_mut(prog)
-        .ok_or_else(|| missing(prog))?
-        .try_into()
-        .map_err(CaptureError::program(prog))?;
-    if tc.fd().is_err() {
-        tc.load().map_err(CaptureError::program(format!("loading {prog}")))?;
-    }
-    Ok(tc)
-}
-
 /// Rounds a requested ring size to what the kernel accepts.
 pub fn ring_size(bytes: u64) -> u32 {
     // SAFETY: sysconf has no preconditions.
@@ -509,8 +496,8 @@ impl Programs {
     pub fn load_packet_program(&mut self, program: PacketProgram) -> Result<(), CaptureError> {
         match program {
             PacketProgram::Xdp => self.xdp().map(|_| ()),
-            PacketProgram::TcIngress => loaded_tc(&mut self.ebpf, names::TC_INGRESS_PROG).map(|_| ()),
-            PacketProgram::TcEgress => loaded_tc(&mut self.ebpf, names::TC_PROG).map(|_| ()),
+            PacketProgram::TcIngress => load_tc(&mut self.ebpf, names::TC_INGRESS_PROG).map(|_| ()),
+            PacketProgram::TcEgress => load_tc(&mut self.ebpf, names::TC_PROG).map(|_| ()),
         }
     }
 
@@ -580,7 +567,7 @@ impl Programs {
     /// Attaches a TC program: by TCX, or with classic tc where the kernel has no TCX (probed
     /// at the first attach, or forced by [`classic::ATTACH_ENV`]).
     fn attach_tc(&mut self, prog: &str, iface: &Interface, at: TcAttachType) -> Result<(), CaptureError> {
-        let tc = loaded_tc(&mut self.ebpf, prog)?;
+        let tc = load_tc(&mut self.ebpf, prog)?;
         let side = if at == TcAttachType::Ingress {
             "ingress"
         } else {
@@ -622,6 +609,16 @@ impl Programs {
     /// `BPF_PROG_TEST_RUN` ([`super::testrun`]).
     pub fn loaded_xdp(&mut self) -> Result<BorrowedFd<'_>, CaptureError> {
         let fd = self.xdp()?.fd().map_err(CaptureError::program(names::XDP_PROG))?;
+        Ok(fd.as_fd())
+    }
+
+    /// A TC program ([`names::TC_INGRESS_PROG`] or [`names::TC_PROG`]), loaded into the kernel
+    /// but attached nowhere: for measuring it with `BPF_PROG_TEST_RUN` ([`super::testrun`])
+    /// and reading what the verifier did ([`super::proginfo`]).
+    pub fn loaded_tc(&mut self, prog: &str) -> Result<BorrowedFd<'_>, CaptureError> {
+        let fd = load_tc(&mut self.ebpf, prog)?
+            .fd()
+            .map_err(CaptureError::program(prog))?;
         Ok(fd.as_fd())
     }
 
@@ -830,6 +827,19 @@ impl Programs {
             .ok_or_else(|| missing(names::COUNTERS))?;
         PerCpuArray::try_from(map).map_err(CaptureError::map(names::COUNTERS))
     }
+}
+
+/// The TC program `prog` of `ebpf`, loaded into the kernel (once).
+fn load_tc<'a>(ebpf: &'a mut Ebpf, prog: &str) -> Result<&'a mut SchedClassifier, CaptureError> {
+    let tc: &mut SchedClassifier = ebpf
+        .program_mut(prog)
+        .ok_or_else(|| missing(prog))?
+        .try_into()
+        .map_err(CaptureError::program(prog))?;
+    if tc.fd().is_err() {
+        tc.load().map_err(CaptureError::program(format!("loading {prog}")))?;
+    }
+    Ok(tc)
 }
 
 /// `func`, or the first of `older` the kernel's BTF has when it lacks `func`;
