@@ -791,15 +791,33 @@ fn flood(tracer: &Path) -> Result<()> {
         } else {
             ratio(tb, db).map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"))
         };
+        let bounds = |v: &[f64]| {
+            v.iter()
+                .fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+        };
         let range = |v: &[f64]| {
-            let (lo, hi) = v
-                .iter()
-                .fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+            let (lo, hi) = bounds(v);
             format!("{lo:.3}–{hi:.3}")
+        };
+        // The rounds' figures without the lowest and the highest: when the tracer's and
+        // tcpdump's overlap, the difference between them is within the noise.
+        let trimmed = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.sort_by(f64::total_cmp);
+            if v.len() >= 5 {
+                v = v[1..v.len() - 1].to_vec();
+            }
+            bounds(&v)
+        };
+        let ((tlo, thi), (dlo, dhi)) = (trimmed(&tv), trimmed(&dv));
+        let noise = if thi >= dlo && dhi >= tlo {
+            "; NOISY: the rounds of the two overlap (lowest and highest left out), the ratio means little"
+        } else {
+            ""
         };
         println!(
             "  `{expr}` ({}): extra CPU per packet, medians of {ROUNDS} rounds: tasks: tracer {tt:.3} µs, tcpdump {dt:.3} µs: \
-             tracer/tcpdump = {verdict}; per round: tracer {}, tcpdump {} µs; busy: {tb:.3} / {db:.3} µs = {busy_ratio}",
+             tracer/tcpdump = {verdict}; per round: tracer {}, tcpdump {} µs{noise}; busy: {tb:.3} / {db:.3} µs = {busy_ratio}",
             if *keeps {
                 "every packet captured"
             } else {
