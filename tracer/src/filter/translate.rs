@@ -10,9 +10,11 @@
 //! so every result is what classic BPF computes.
 //!
 //! Registers and stack:
-//! - r6 the context, r7 A, r8 X, r9 the start of the packet's linear part (`data`);
-//! - `data_end` spilled at `DATA_END_SLOT`, a 4-byte buffer for helper loads at `LOAD_BUF`,
-//!   the 16 scratch words below it (`MEM_BASE`).
+//! - r6 the end of the packet's linear part (`data_end`), r7 A, r8 X, r9 its start (`data`):
+//!   a load in place is a bounds check against r6 and the load, nothing more;
+//! - the context spilled at `CTX_SLOT` (only the helper calls, `len` and the kernel's metadata
+//!   need it), a 4-byte buffer for helper loads at `LOAD_BUF`, the 16 scratch words below it
+//!   (`MEM_BASE`).
 //!
 //! Packet loads read the linear part in place (a bounds check against `data_end`, then one
 //! load and a byte swap) and fall back to the load-bytes helper for bytes beyond it (a
@@ -120,8 +122,8 @@ const PACKET_OUTGOING: u32 = 4;
 /// The loopback interface's index in every network namespace.
 const LOOPBACK_IFINDEX: u32 = 1;
 
-/// Where the spilled `data_end` pointer lives.
-const DATA_END_SLOT: i16 = -8;
+/// Where the spilled context pointer lives.
+const CTX_SLOT: i16 = -8;
 /// The helper loads' buffer.
 const LOAD_BUF: i16 = -16;
 /// Scratch word k is at `MEM_BASE + 4 k`.
@@ -261,12 +263,11 @@ impl Emitter {
 
     fn prologue(&mut self) {
         let (data, data_end) = self.hook.data_fields();
-        self.push(ebpf::mov64_reg(R6, R1));
+        self.push(ebpf::store(DW, R10, CTX_SLOT, R1));
         self.push(ebpf::mov32_imm(R7, 0));
         self.push(ebpf::mov32_imm(R8, 0));
-        self.push(ebpf::load(W, R9, R6, data));
-        self.push(ebpf::load(W, R1, R6, data_end));
-        self.push(ebpf::store(DW, R10, DATA_END_SLOT, R1));
+        self.push(ebpf::load(W, R9, R1, data));
+        self.push(ebpf::load(W, R6, R1, data_end));
     }
 
     fn classic(&mut self, pc: usize, i: CbpfInsn) -> Result<(), TranslateError> {
@@ -385,9 +386,14 @@ impl Emitter {
         }
     }
 
+    /// r1 = the context.
+    fn ctx_to_r1(&mut self) {
+        self.push(ebpf::load(DW, R1, R10, CTX_SLOT));
+    }
+
     /// The load-bytes helper for `size` bytes at offset r2 into `dst`; rejects on failure.
     fn helper_load(&mut self, size: u16, dst: u8) {
-        self.push(ebpf::mov64_reg(R1, R6));
+        self.ctx_to_r1();
         self.push(ebpf::mov64_reg(R3, R10));
         self.push(ebpf::alu64_imm(ebpf::ADD, R3, i32::from(LOAD_BUF)));
         self.push(ebpf::mov64_imm(R4, width(size) as i32));
@@ -403,10 +409,9 @@ impl Emitter {
         let done = self.label();
         if u64::from(k) + u64::from(n) <= u64::from(DIRECT_LIMIT) {
             let slow = self.label();
-            self.push(ebpf::load(DW, R1, R10, DATA_END_SLOT));
             self.push(ebpf::mov64_reg(R2, R9));
             self.push(ebpf::alu64_imm(ebpf::ADD, R2, (k + n) as i32));
-            self.jump(ebpf::jmp64_reg(ebpf::JGT, R2, R1, 0), slow);
+            self.jump(ebpf::jmp64_reg(ebpf::JGT, R2, R6, 0), slow);
             self.push(ebpf::load(ebpf_size(size), dst, R9, k as i16));
             self.swap(size, dst);
             self.jump(ebpf::ja(0), done);
@@ -430,8 +435,7 @@ impl Emitter {
         self.push(ebpf::alu64_reg(ebpf::ADD, R1, R2));
         self.push(ebpf::mov64_reg(R3, R1));
         self.push(ebpf::alu64_imm(ebpf::ADD, R3, n as i32));
-        self.push(ebpf::load(DW, R4, R10, DATA_END_SLOT));
-        self.jump(ebpf::jmp64_reg(ebpf::JGT, R3, R4, 0), slow);
+        self.jump(ebpf::jmp64_reg(ebpf::JGT, R3, R6, 0), slow);
         self.push(ebpf::load(ebpf_size(size), dst, R1, 0));
         self.swap(size, dst);
         self.jump(ebpf::ja(0), done);
@@ -446,12 +450,12 @@ impl Emitter {
 
     /// `dst = len`: the whole packet's length.
     fn len(&mut self, dst: u8) {
+        self.ctx_to_r1();
         if self.hook.is_xdp() {
-            self.push(ebpf::mov64_reg(R1, R6));
             self.push(ebpf::call(helper::XDP_GET_BUFF_LEN));
             self.push(ebpf::mov32_reg(dst, R0));
         } else {
-            self.push(ebpf::load(W, dst, R6, sk_buff::LEN));
+            self.push(ebpf::load(W, dst, R1, sk_buff::LEN));
         }
     }
 
@@ -466,7 +470,10 @@ impl Emitter {
     /// - `cpu` and `random` from their helpers.
     fn ancillary(&mut self, pc: usize, field: u32) -> Result<(), TranslateError> {
         let xdp = self.hook.is_xdp();
-        let ctx = |me: &mut Self, off: i16| me.push(ebpf::load(W, R7, R6, off));
+        let ctx = |me: &mut Self, off: i16| {
+            me.ctx_to_r1();
+            me.push(ebpf::load(W, R7, R1, off));
+        };
         match field {
             ad::PROTOCOL if xdp => self.load_abs(cbpf::H, 12, R7),
             ad::PROTOCOL => {

@@ -14,7 +14,7 @@ fn c(code: u16, jt: u8, jf: u8, k: u32) -> CbpfInsn {
 fn body(prog: &[CbpfInsn], hook: Hook) -> Vec<Insn> {
     translate(prog, hook).unwrap()[PROLOGUE..].to_vec()
 }
-const PROLOGUE: usize = 6;
+const PROLOGUE: usize = 5;
 
 #[test]
 fn prologue_keeps_the_context_and_the_packet_bounds() {
@@ -23,19 +23,18 @@ fn prologue_keeps_the_context_and_the_packet_bounds() {
     assert_eq!(
         tc,
         [
-            ebpf::mov64_reg(R6, R1),
+            ebpf::store(DW, R10, -8, R1),
             ebpf::mov32_imm(R7, 0),
             ebpf::mov32_imm(R8, 0),
-            ebpf::load(W, R9, R6, 76),
-            ebpf::load(W, R1, R6, 80),
-            ebpf::store(DW, R10, -8, R1),
+            ebpf::load(W, R9, R1, 76),
+            ebpf::load(W, R6, R1, 80),
             ebpf::mov32_imm(R0, 7),
             ebpf::exit(),
         ]
     );
     let xdp = translate(&ret, Hook::Xdp).unwrap();
-    assert_eq!(xdp[3], ebpf::load(W, R9, R6, 0));
-    assert_eq!(xdp[4], ebpf::load(W, R1, R6, 4));
+    assert_eq!(xdp[3], ebpf::load(W, R9, R1, 0));
+    assert_eq!(xdp[4], ebpf::load(W, R6, R1, 4));
 }
 
 #[test]
@@ -45,16 +44,15 @@ fn absolute_load_reads_in_place_then_falls_back_to_the_helper() {
     assert_eq!(
         body(&prog, Hook::TcIngress),
         [
-            ebpf::load(DW, R1, R10, -8),
             ebpf::mov64_reg(R2, R9),
             ebpf::alu64_imm(ADD, R2, 14),
-            ebpf::jmp64_reg(JGT, R2, R1, 3),
+            ebpf::jmp64_reg(JGT, R2, R6, 3),
             ebpf::load(H, R7, R9, 12),
             ebpf::to_be(R7, 16),
             ebpf::ja(9),
             // slow path
             ebpf::mov32_imm(R2, 12),
-            ebpf::mov64_reg(R1, R6),
+            ebpf::load(DW, R1, R10, -8),
             ebpf::mov64_reg(R3, R10),
             ebpf::alu64_imm(ADD, R3, -16),
             ebpf::mov64_imm(R4, 2),
@@ -146,12 +144,13 @@ fn scratch_words_live_on_the_stack() {
 #[test]
 fn ancillary_fields_per_hook() {
     let ld = |ad: u32| [c(0x20, 0, 0, SKF_AD_OFF + ad), c(cbpf::RET | cbpf::A, 0, 0, 0)];
-    assert_eq!(body(&ld(ad::IFINDEX), Hook::TcEgress)[0], ebpf::load(W, R7, R6, 40));
-    assert_eq!(body(&ld(ad::IFINDEX), Hook::Xdp)[0], ebpf::load(W, R7, R6, 12));
-    assert_eq!(body(&ld(ad::PKTTYPE), Hook::TcIngress)[0], ebpf::load(W, R7, R6, 4));
+    let ctx = ebpf::load(DW, R1, R10, -8);
+    assert_eq!(body(&ld(ad::IFINDEX), Hook::TcEgress)[..2], [ctx, ebpf::load(W, R7, R1, 40)]);
+    assert_eq!(body(&ld(ad::IFINDEX), Hook::Xdp)[..2], [ctx, ebpf::load(W, R7, R1, 12)]);
+    assert_eq!(body(&ld(ad::PKTTYPE), Hook::TcIngress)[..2], [ctx, ebpf::load(W, R7, R1, 4)]);
     assert_eq!(
-        body(&ld(ad::VLAN_TAG_PRESENT), Hook::TcIngress)[0],
-        ebpf::load(W, R7, R6, 20)
+        body(&ld(ad::VLAN_TAG_PRESENT), Hook::TcIngress)[..2],
+        [ctx, ebpf::load(W, R7, R1, 20)]
     );
     assert_eq!(body(&ld(ad::VLAN_TAG_PRESENT), Hook::Xdp)[0], ebpf::mov32_imm(R7, 0));
     assert!(matches!(
