@@ -292,8 +292,29 @@ fn sigint(pid: i32) -> Result<()> {
     Ok(())
 }
 
-/// The issue's case: the script sends SIGINT 50 ms (scaled) after starting the tracer with a
-/// filter, which is while the programs are loaded.
+/// Waits until `pid` catches SIGINT (bit 1 of SigCgt in /proc/PID/status): a signal sent
+/// before that, while the process still has the disposition it inherited (ignored, in a
+/// shell's background job), is discarded by the kernel. On an emulated CPU getting from exec
+/// to `main` alone can take longer than the delays these tests use.
+fn wait_for_handler(pid: i32) -> Result<()> {
+    let deadline = Instant::now() + scaled(Duration::from_secs(10));
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .is_some_and(|m| m & (1 << (libc::SIGINT - 1)) != 0);
+        if caught {
+            return Ok(());
+        }
+        ensure!(Instant::now() < deadline, "process {pid} never caught SIGINT");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The issue's case: the script sends SIGINT 50 ms after starting the tracer with a filter,
+/// which is while the programs are loaded.
 #[test]
 fn sigint_from_a_script_while_starting() -> Result<()> {
     let test = "sigint_from_a_script_while_starting";
@@ -309,12 +330,23 @@ fn sigint_from_a_script_while_starting() -> Result<()> {
         None,
     )?;
     let file = dir.join("interrupted.pcap");
+    // 50 ms after the start, as the issue's check does. In a guest of the VM matrix (emulated
+    // CPU) the dynamic loader alone can take longer than that, and a signal that comes before
+    // `main` has installed its handler is discarded by the kernel (the shell's background job
+    // has SIGINT ignored): there the script waits until the tracer's status shows SIGINT
+    // caught (bit 1 of SigCgt), then sends it, still during the start-up.
+    let wait = if tracer_tests::env::time_scale() > 1.0 {
+        "i=0; while [ $i -lt 4000 ]; do case $(awk '/^SigCgt/ {print $2}' /proc/$p/status 2>/dev/null) in \
+         *[2367abef]) break;; esac; sleep 0.005; i=$((i+1)); done"
+            .to_owned()
+    } else {
+        "sleep 0.05".to_owned()
+    };
     let script = format!(
-        "{} -i {} -w {} 'tcp port 80' & sleep {:.3}; kill -INT $!; wait $!; echo status=$?",
+        "{} -i {} -w {} 'tcp port 80' & p=$!; {wait}; kill -INT $p; wait $p; echo status=$?",
         quote(tracer_bin()),
         quote(&pair.client_if),
         quote(&file),
-        scaled(Duration::from_millis(50)).as_secs_f64()
     );
     let start = Instant::now();
     let sh = Script::spawn(&pair, &script, &dir, "script")?;
@@ -349,7 +381,10 @@ fn sigint_before_loading_is_kept() -> Result<()> {
     }
     let dir = artifact_dir(&format!("startup_signal/{test}"));
     let pair = NetnsPair::new("suf")?;
-    let fifo = dir.join("filter.fifo");
+    // Not under `dir`: in a guest of the VM matrix that is a 9p mount, where a FIFO cannot be
+    // opened (ENXIO).
+    let fifo = std::env::temp_dir().join(format!("tracer-{test}-{}.fifo", std::process::id()));
+    let _ = std::fs::remove_file(&fifo);
     let c = CString::new(fifo.display().to_string())?;
     // SAFETY: a NUL-terminated path.
     if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
@@ -369,6 +404,7 @@ fn sigint_before_loading_is_kept() -> Result<()> {
     // Let it reach the FIFO (it blocks opening it until a writer comes); the signal is before
     // the filter is read in any case.
     thread::sleep(scaled(Duration::from_millis(100)));
+    wait_for_handler(pid)?;
     sigint(pid)?;
     // Then the filter: opened without blocking, once the tracer has it open for reading.
     let deadline = Instant::now() + scaled(Duration::from_secs(10));
