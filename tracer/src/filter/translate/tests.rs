@@ -145,9 +145,15 @@ fn scratch_words_live_on_the_stack() {
 fn ancillary_fields_per_hook() {
     let ld = |ad: u32| [c(0x20, 0, 0, SKF_AD_OFF + ad), c(cbpf::RET | cbpf::A, 0, 0, 0)];
     let ctx = ebpf::load(DW, R1, R10, -8);
-    assert_eq!(body(&ld(ad::IFINDEX), Hook::TcEgress)[..2], [ctx, ebpf::load(W, R7, R1, 40)]);
+    assert_eq!(
+        body(&ld(ad::IFINDEX), Hook::TcEgress)[..2],
+        [ctx, ebpf::load(W, R7, R1, 40)]
+    );
     assert_eq!(body(&ld(ad::IFINDEX), Hook::Xdp)[..2], [ctx, ebpf::load(W, R7, R1, 12)]);
-    assert_eq!(body(&ld(ad::PKTTYPE), Hook::TcIngress)[..2], [ctx, ebpf::load(W, R7, R1, 4)]);
+    assert_eq!(
+        body(&ld(ad::PKTTYPE), Hook::TcIngress)[..2],
+        [ctx, ebpf::load(W, R7, R1, 4)]
+    );
     assert_eq!(
         body(&ld(ad::VLAN_TAG_PRESENT), Hook::TcIngress)[..2],
         [ctx, ebpf::load(W, R7, R1, 20)]
