@@ -65,11 +65,19 @@ fn root() -> PathBuf {
 
 /// Ethernet packets the XDP test run takes (an Ethernet header, at most a page), deduplicated.
 fn packets(limit: usize) -> Vec<Vec<u8>> {
+    // Where tracer/tests/filter_libpcap.rs looks for the shared corpus.
+    const CORPUS: &str = "shared/conformance/tcpdump-4.99.3";
     let corpus = std::env::var_os("TRACER_CONFORMANCE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared/conformance/tcpdump-4.99.3"));
+        .or_else(|| {
+            root()
+                .ancestors()
+                .map(|a| a.join(CORPUS))
+                .chain([Path::new("/work").join(CORPUS)])
+                .find(|d| d.is_dir())
+        });
     let mut files = Vec::new();
-    for dir in [corpus, root().join("tracer/tests/data")] {
+    for dir in corpus.into_iter().chain([root().join("tracer/tests/data")]) {
         let Ok(rd) = std::fs::read_dir(&dir) else { continue };
         for e in rd.flatten() {
             let p = e.path();
