@@ -480,7 +480,7 @@ fn per_packet(cost: &Path) -> Result<()> {
             String::new()
         };
         println!(
-            "  rejected by {name} / the floor, same hook and packet, batches alternating: {}; worst {worst:.2}×{goal}",
+            "  rejected by {name} / the floor, same hook and packet, batches alternating: {}; worst {worst:.3}×{goal}",
             parts.join(", ")
         );
     }
