@@ -19,7 +19,8 @@
 //! Packet loads read the linear part in place (a bounds check against `data_end`, then one
 //! load and a byte swap) and fall back to the load-bytes helper for bytes beyond it (a
 //! socket buffer's fragments, an XDP buffer's frags): the helper fails for bytes past the end
-//! of the packet, which rejects it.
+//! of the packet, which rejects it. The fallbacks are emitted after everything else, so that
+//! a filter whose loads all read in place runs without a taken jump between its tests.
 //!
 //! The kernel's ancillary loads (`k` from `SKF_AD_OFF` on), which libpcap emits for
 //! `inbound`/`outbound` and `ifindex` on Linux, read what each hook knows: see [`ancillary`].
@@ -162,6 +163,20 @@ struct Emitter {
     fixups: Vec<(usize, Label)>,
     starts: Vec<Option<usize>>,
     locals: Vec<Option<usize>>,
+    /// Helper fallbacks of packet loads, emitted after the rest so that the in-place path
+    /// runs straight through.
+    fallbacks: Vec<Fallback>,
+}
+
+/// A packet load's fallback to the load-bytes helper: entered at `entry`, it loads into `dst`
+/// and resumes at `resume`.
+struct Fallback {
+    entry: Label,
+    resume: Label,
+    size: u16,
+    dst: u8,
+    /// `Some(k)` for an absolute load; `None` for an indirect one, whose offset is in r2.
+    abs: Option<u32>,
 }
 
 /// Translates `prog` (checked with [`cbpf::validate`] here) for `hook`.
@@ -174,6 +189,7 @@ pub fn translate(prog: &[CbpfInsn], hook: Hook) -> Result<Vec<Insn>, TranslateEr
         fixups: Vec::new(),
         starts: vec![None; prog.len()],
         locals: Vec::new(),
+        fallbacks: Vec::new(),
     };
     e.prologue();
     for (pc, i) in prog.iter().enumerate() {
@@ -403,49 +419,79 @@ impl Emitter {
         self.swap(size, dst);
     }
 
-    /// `dst = P[k:size]`.
+    /// `dst = P[k:size]`: in place after a bounds check, else (out of line) through the helper.
     fn load_abs(&mut self, size: u16, k: u32, dst: u8) {
         let n = width(size);
-        let done = self.label();
-        if u64::from(k) + u64::from(n) <= u64::from(DIRECT_LIMIT) {
-            let slow = self.label();
-            self.push(ebpf::mov64_reg(R2, R9));
-            self.push(ebpf::alu64_imm(ebpf::ADD, R2, (k + n) as i32));
-            self.jump(ebpf::jmp64_reg(ebpf::JGT, R2, R6, 0), slow);
-            self.push(ebpf::load(ebpf_size(size), dst, R9, k as i16));
-            self.swap(size, dst);
-            self.jump(ebpf::ja(0), done);
-            self.bind(slow);
+        if u64::from(k) + u64::from(n) > u64::from(DIRECT_LIMIT) {
+            self.push(ebpf::mov32_imm(R2, k));
+            self.helper_load(size, dst);
+            return;
         }
-        self.push(ebpf::mov32_imm(R2, k));
-        self.helper_load(size, dst);
-        self.bind(done);
+        let (entry, resume) = (self.label(), self.label());
+        self.push(ebpf::mov64_reg(R2, R9));
+        self.push(ebpf::alu64_imm(ebpf::ADD, R2, (k + n) as i32));
+        self.jump(ebpf::jmp64_reg(ebpf::JGT, R2, R6, 0), entry);
+        self.push(ebpf::load(ebpf_size(size), dst, R9, k as i16));
+        self.swap(size, dst);
+        self.bind(resume);
+        self.fallbacks.push(Fallback {
+            entry,
+            resume,
+            size,
+            dst,
+            abs: Some(k),
+        });
     }
 
-    /// `dst = P[X + k:size]`.
+    /// `dst = P[X + k:size]`: in place after a bounds check, else (out of line) through the
+    /// helper.
     fn load_ind(&mut self, size: u16, k: u32, dst: u8) {
         let n = width(size);
-        let (slow, done) = (self.label(), self.label());
-        // r2 = X + k on 64 bits: no wrap-around.
+        let (entry, resume) = (self.label(), self.label());
+        // r2 = X + k on 64 bits (X's upper half is 0): no wrap-around.
         self.push(ebpf::mov64_reg(R2, R8));
-        self.push(ebpf::mov32_imm(R1, k));
-        self.push(ebpf::alu64_reg(ebpf::ADD, R2, R1));
-        self.jump(ebpf::jmp64_imm(ebpf::JGT, R2, (DIRECT_LIMIT - n) as i32, 0), slow);
-        self.push(ebpf::mov64_reg(R1, R9));
-        self.push(ebpf::alu64_reg(ebpf::ADD, R1, R2));
-        self.push(ebpf::mov64_reg(R3, R1));
+        match i32::try_from(k) {
+            Ok(k) => self.push(ebpf::alu64_imm(ebpf::ADD, R2, k)),
+            Err(_) => {
+                self.push(ebpf::mov32_imm(R1, k));
+                self.push(ebpf::alu64_reg(ebpf::ADD, R2, R1));
+            }
+        }
+        self.jump(ebpf::jmp64_imm(ebpf::JGT, R2, (DIRECT_LIMIT - n) as i32, 0), entry);
+        // r3 = the end of the bytes to read; the load reaches back from it.
+        self.push(ebpf::mov64_reg(R3, R9));
+        self.push(ebpf::alu64_reg(ebpf::ADD, R3, R2));
         self.push(ebpf::alu64_imm(ebpf::ADD, R3, n as i32));
-        self.jump(ebpf::jmp64_reg(ebpf::JGT, R3, R6, 0), slow);
-        self.push(ebpf::load(ebpf_size(size), dst, R1, 0));
+        self.jump(ebpf::jmp64_reg(ebpf::JGT, R3, R6, 0), entry);
+        self.push(ebpf::load(ebpf_size(size), dst, R3, -(n as i16)));
         self.swap(size, dst);
-        self.jump(ebpf::ja(0), done);
-        self.bind(slow);
-        // An offset of 2^32 or more is past any packet (libpcap checks the sum apart).
-        self.push(ebpf::mov64_reg(R1, R2));
-        self.push(ebpf::alu64_imm(ebpf::RSH, R1, 32));
-        self.jump(ebpf::jmp64_imm(ebpf::JNE, R1, 0, 0), Label::Reject);
-        self.helper_load(size, dst);
-        self.bind(done);
+        self.bind(resume);
+        self.fallbacks.push(Fallback {
+            entry,
+            resume,
+            size,
+            dst,
+            abs: None,
+        });
+    }
+
+    /// The out-of-line helper loads.
+    fn emit_fallbacks(&mut self) {
+        for f in std::mem::take(&mut self.fallbacks) {
+            self.bind(f.entry);
+            match f.abs {
+                Some(k) => self.push(ebpf::mov32_imm(R2, k)),
+                None => {
+                    // An offset of 2^32 or more is past any packet (libpcap checks the sum
+                    // apart).
+                    self.push(ebpf::mov64_reg(R1, R2));
+                    self.push(ebpf::alu64_imm(ebpf::RSH, R1, 32));
+                    self.jump(ebpf::jmp64_imm(ebpf::JNE, R1, 0, 0), Label::Reject);
+                }
+            }
+            self.helper_load(f.size, f.dst);
+            self.jump(ebpf::ja(0), f.resume);
+        }
     }
 
     /// `dst = len`: the whole packet's length.
@@ -540,6 +586,7 @@ impl Emitter {
     }
 
     fn finish(mut self) -> Result<Vec<Insn>, TranslateError> {
+        self.emit_fallbacks();
         if self.fixups.iter().any(|(_, l)| matches!(l, Label::Reject)) {
             let reject = self.out.len();
             self.push(ebpf::mov32_imm(R0, 0));

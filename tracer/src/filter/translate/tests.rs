@@ -46,22 +46,22 @@ fn absolute_load_reads_in_place_then_falls_back_to_the_helper() {
         [
             ebpf::mov64_reg(R2, R9),
             ebpf::alu64_imm(ADD, R2, 14),
-            ebpf::jmp64_reg(JGT, R2, R6, 3),
+            ebpf::jmp64_reg(JGT, R2, R6, 4),
             ebpf::load(H, R7, R9, 12),
             ebpf::to_be(R7, 16),
-            ebpf::ja(9),
-            // slow path
+            ebpf::mov32_reg(R0, R7),
+            ebpf::exit(),
+            // the helper, out of line
             ebpf::mov32_imm(R2, 12),
             ebpf::load(DW, R1, R10, -8),
             ebpf::mov64_reg(R3, R10),
             ebpf::alu64_imm(ADD, R3, -16),
             ebpf::mov64_imm(R4, 2),
             ebpf::call(helper::SKB_LOAD_BYTES),
-            ebpf::jmp64_imm(JNE, R0, 0, 4),
+            ebpf::jmp64_imm(JNE, R0, 0, 3),
             ebpf::load(H, R7, R10, -16),
             ebpf::to_be(R7, 16),
-            ebpf::mov32_reg(R0, R7),
-            ebpf::exit(),
+            ebpf::ja(-12),
             // reject
             ebpf::mov32_imm(R0, 0),
             ebpf::exit(),
