@@ -57,10 +57,15 @@ pub(super) fn compile_live(
     let Ok(Ok(handle)) = handle else {
         return Ok(None);
     };
-    if u32::try_from(handle.get_datalink().0).ok() != Some(dlt) {
-        return Ok(None);
-    }
-    program(&handle, expr, snaplen).map(Some)
+    let program = if u32::try_from(handle.get_datalink().0).ok() == Some(dlt) {
+        program(&handle, expr, snaplen).map(Some)
+    } else {
+        Ok(None)
+    };
+    // Closing the handle's packet socket waits for an RCU grace period (tens of
+    // milliseconds): let that happen beside the rest of the start-up.
+    std::thread::spawn(move || drop(handle));
+    program
 }
 
 /// The program tcpdump compiles for `expr` when it reads `path`: on libpcap's own handle for
