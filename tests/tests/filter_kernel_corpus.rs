@@ -19,7 +19,7 @@ use tracer::{
         load::{LoadOptions, Programs, ring_size},
         testrun,
     },
-    filter::{DLT_EN10MB, Filter},
+    filter::{DLT_EN10MB, Filter, translate::View},
     pcap::read::CaptureReader,
 };
 use tracer_common::{CbpfInsn, MAX_SNAPLEN, names};
@@ -129,7 +129,8 @@ fn translated_filters_in_the_kernel_select_what_libpcap_selects() -> Result<()> 
         let Ok(filter) = Filter::compile(expr, DLT_EN10MB, MAX_SNAPLEN) else {
             continue;
         };
-        let kernel = KernelFilter::translate(expr, filter.insns()).with_context(|| format!("translating `{expr}`"))?;
+        let kernel = KernelFilter::translate(expr, filter.insns(), View::Frame)
+            .with_context(|| format!("translating `{expr}`"))?;
         let mut programs = Programs::load_with_filter(
             &LoadOptions {
                 snaplen: MAX_SNAPLEN,

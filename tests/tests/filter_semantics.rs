@@ -8,6 +8,9 @@
 //!   must select what `-Q in`/`-Q out` do (tcpdump itself is no oracle for those two: its
 //!   libpcap filters the first ring blocks again in user space, where it cannot read the packet
 //!   type, and drops the first packets).
+//! - `-i any`: expressions compiled for Linux cooked v2 as tcpdump's `-i any` compiles them
+//!   (direction, interface index and link-layer bytes read from the cooked header), against
+//!   tcpdump's `-i any` on the same traffic (over the veth and loopback).
 
 use std::time::Duration;
 
@@ -214,6 +217,65 @@ fn direction_selects_as_tcpdump() -> Result<()> {
     );
     for (ours, theirs) in [(0, 4), (1, 5), (2, 4), (3, 5)] {
         ensure!(lines[ours] == lines[theirs], "{}\nbut {}", show(ours), show(theirs));
+    }
+    Ok(())
+}
+
+#[test]
+fn any_interface_selects_as_tcpdump_any() -> Result<()> {
+    if !require_privileges("any_interface_selects_as_tcpdump_any") {
+        return Ok(());
+    }
+    let dir = artifact_dir("filter_semantics_any");
+    let pair = NetnsPair::new("tfa")?;
+    let tracer = tracer_bin();
+    let tracer = tracer.to_str().context("tracer path")?;
+    // (expression, how many packets tcpdump must print: 3 echo requests and their replies on
+    // the veth, one loopback ping seen once as tcpdump shows loopback)
+    let exprs = [
+        ("icmp and inbound", 5),
+        ("icmp and outbound", 3),
+        ("ifindex 1 and icmp", 2),
+        ("link[10] = 4 and icmp", 3),
+        ("link[8:2] = 772 and icmp[icmptype] = icmp-echoreply", 1),
+        ("link[0:2] = 0x800 and link[11] = 6 and icmp", 8),
+    ];
+    let mut captures = Vec::new();
+    for (i, (expr, _)) in exprs.iter().enumerate() {
+        let args = |pre: &[&str]| -> Vec<String> {
+            let mut a: Vec<String> = pre.iter().map(|s| s.to_string()).collect();
+            a.extend(["-i", "any", "-nn", expr].iter().map(|s| s.to_string()));
+            a
+        };
+        captures.push((format!("tracer-{i}"), tracer, args(&[])));
+        captures.push((format!("tcpdump-{i}"), "tcpdump", args(&["--immediate-mode"])));
+    }
+    let named: Vec<(&str, &str, Vec<String>)> = captures.iter().map(|(n, p, a)| (n.as_str(), *p, a.clone())).collect();
+    let outs = capture_round(&pair, &dir, "any", &named, || {
+        let mut ping = pair.client_cmd("ping");
+        ping.args(["-c", "3", "-i", "0.2", "-W", "2"])
+            .arg(pair.server_v4.to_string());
+        run_ok("ping", ping, scaled(Duration::from_secs(20)))?;
+        let mut lo = pair.client_cmd("ping");
+        lo.args(["-c", "1", "-W", "2", "127.0.0.1"]);
+        run_ok("ping 127.0.0.1", lo, scaled(Duration::from_secs(20)))?;
+        Ok(())
+    })?;
+    for (i, (expr, want)) in exprs.iter().enumerate() {
+        let ours = untimed(&outs[2 * i]);
+        let theirs = untimed(&outs[2 * i + 1]);
+        ensure!(
+            theirs.len() == *want,
+            "tcpdump -i any '{expr}' printed {} lines, not {want}:\n{}",
+            theirs.len(),
+            theirs.join("\n")
+        );
+        ensure!(
+            ours == theirs,
+            "-i any '{expr}': the tracer printed\n{}\nbut tcpdump\n{}",
+            ours.join("\n"),
+            theirs.join("\n")
+        );
     }
     Ok(())
 }

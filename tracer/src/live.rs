@@ -209,7 +209,7 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str), mut note: impl FnMut
 
     let packet_ring = cfg.buffer_kib.map_or(8 << 20, |k| k.saturating_mul(1024));
     let filter = match &cfg.filter {
-        Some(f) => Some(kfilter::for_kernel(f, &ifaces, cfg.snaplen)?),
+        Some(f) => Some(kfilter::for_kernel(f, &ifaces, linktype, cfg.snaplen)?),
         None => None,
     };
     let mut programs = Programs::load_with_filter(

@@ -36,7 +36,7 @@ use tracer::{
         load::{LoadOptions, Programs, ring_size},
         proginfo, testrun,
     },
-    filter::{DLT_EN10MB, Filter},
+    filter::{DLT_EN10MB, Filter, translate::View},
 };
 use tracer_common::{CbpfInsn, MAX_SNAPLEN, names};
 
@@ -140,7 +140,7 @@ fn run() -> Result<()> {
     } else if let Some(e) = expression.as_deref() {
         let compiled = Filter::compile(e, DLT_EN10MB, MAX_SNAPLEN)?;
         println!("classic insns={}", compiled.insns().len());
-        Some(KernelFilter::translate(e, compiled.insns())?)
+        Some(KernelFilter::translate(e, compiled.insns(), View::Frame)?)
     } else {
         None
     };
@@ -229,7 +229,7 @@ impl Loaded {
 
 /// `ret #0`, translated for every hook.
 fn reject_all_filter() -> Result<KernelFilter> {
-    Ok(KernelFilter::translate("ret #0", &[REJECT_ALL])?)
+    Ok(KernelFilter::translate("ret #0", &[REJECT_ALL], View::Frame)?)
 }
 
 /// One `BPF_PROG_TEST_RUN` of `n` runs: the mean nanoseconds per run. The ring is drained

@@ -4,14 +4,16 @@
 //! stubs before they are loaded ([`super::splice`]).
 //!
 //! XDP and TC see each frame from its link-layer header: an Ethernet header on Ethernet,
-//! veth and loopback interfaces, none on interfaces without one (tun, WireGuard). So the
-//! expression is compiled for DLT_EN10MB, or DLT_RAW, whatever the capture file is written as
-//! (with `-i any` or several interfaces the file is Linux cooked v2, but the kernel programs
-//! never see that header: byte offsets into the link header, `ether[...]`, refer to the
-//! Ethernet header).
+//! veth and loopback interfaces, none on interfaces without one (tun, WireGuard). A capture
+//! of one interface is written as those frames, and the expression is compiled for them
+//! (DLT_EN10MB or DLT_RAW). With `-i any` or several interfaces the capture is written as
+//! Linux cooked v2, and the expression is compiled for DLT_LINUX_SLL2 as tcpdump's `-i any`
+//! compiles it: the translation shows the program a cooked header made from what each hook
+//! knows (the translator's `cooked` module), so that `link[...]` offsets, `inbound` and
+//! `ifindex` read what they read in tcpdump's capture and in the file written.
 //!
 //! It is compiled as tcpdump compiles it for a live capture, on a live libpcap handle for the
-//! (first) interface: libpcap then emits the kernel's ancillary loads for what the packet data
+//! interface (`any` for a cooked capture): libpcap then emits the kernel's ancillary loads for what the packet data
 //! lacks on Linux, and the translator maps them to what each hook knows. A VLAN tag is the
 //! case that matters: before TC ingress the kernel moves a received frame's tag into the
 //! socket buffer's metadata, where `vlan` finds it (and a plain `tcp port 80` matches tagged
@@ -23,9 +25,9 @@ use tracer_common::{CbpfInsn, names};
 
 use super::{iface::Interface, link};
 use crate::filter::{
-    DLT_EN10MB, Filter, FilterError, dlt_of_linktype,
+    DLT_EN10MB, DLT_LINUX_SLL2, Filter, FilterError, dlt_of_linktype,
     ebpf::Insn,
-    translate::{self, Hook, TranslateError},
+    translate::{self, Hook, TranslateError, View},
 };
 
 /// Why a filter cannot be run in the kernel for these interfaces.
@@ -48,11 +50,11 @@ pub struct KernelFilter {
 }
 
 impl KernelFilter {
-    /// Translates `insns` (classic BPF for the frames the hooks see) for every hook.
-    pub fn translate(expression: &str, insns: &[CbpfInsn]) -> Result<Self, KernelFilterError> {
+    /// Translates `insns` (classic BPF for the packets as `view` shows them) for every hook.
+    pub fn translate(expression: &str, insns: &[CbpfInsn], view: View) -> Result<Self, KernelFilterError> {
         let mut stubs = Vec::with_capacity(Hook::ALL.len());
         for hook in Hook::ALL {
-            let code = translate::translate(insns, hook).map_err(|err| KernelFilterError::Translate {
+            let code = translate::translate_view(insns, hook, view).map_err(|err| KernelFilterError::Translate {
                 expression: expression.to_owned(),
                 err,
             })?;
@@ -97,27 +99,65 @@ pub fn kernel_dlt(ifaces: &[Interface]) -> Result<u32, KernelFilterError> {
     }
 }
 
-/// `filter`'s expression compiled for the frames the kernel programs see on `ifaces`, its
-/// accepting returns set to `snaplen`, translated for each hook.
-pub fn for_kernel(filter: &Filter, ifaces: &[Interface], snaplen: u32) -> Result<KernelFilter, KernelFilterError> {
-    let dlt = kernel_dlt(ifaces)?;
+/// What a capture's filter is compiled for: libpcap's link type, the view of the frames the
+/// translation gives the program, and the device whose live handle libpcap compiles it on.
+struct Target<'a> {
+    dlt: u32,
+    view: View,
+    device: Option<&'a str>,
+}
+
+/// A capture written as `linktype` (Linux cooked v2 for `-i any` and several interfaces, as
+/// tcpdump's `-i any`) of `ifaces`.
+fn target(ifaces: &[Interface], linktype: u32) -> Result<Target<'_>, KernelFilterError> {
+    let frames = kernel_dlt(ifaces)?;
+    Ok(if linktype == link::LINKTYPE_LINUX_SLL2 {
+        Target {
+            dlt: DLT_LINUX_SLL2,
+            view: View::Sll2 {
+                ethernet: frames == DLT_EN10MB,
+            },
+            device: Some("any"),
+        }
+    } else {
+        Target {
+            dlt: frames,
+            view: View::Frame,
+            device: ifaces.first().map(|i| i.name.as_str()),
+        }
+    })
+}
+
+/// `filter`'s expression compiled as tcpdump compiles it for a capture of `ifaces` written as
+/// `linktype`, its accepting returns set to `snaplen`, translated for each hook.
+pub fn for_kernel(
+    filter: &Filter,
+    ifaces: &[Interface],
+    linktype: u32,
+    snaplen: u32,
+) -> Result<KernelFilter, KernelFilterError> {
+    let t = target(ifaces, linktype)?;
     let expr = filter.expression();
-    let live = match ifaces.first() {
-        Some(i) => Filter::compile_live(expr, &i.name, dlt, snaplen)?,
+    let live = match t.device {
+        Some(device) => Filter::compile_live(expr, device, t.dlt, snaplen)?,
         None => None,
     };
     let compiled = match live {
         Some(f) => f,
-        None => Filter::compile(expr, dlt, snaplen)?,
+        None => Filter::compile(expr, t.dlt, snaplen)?,
     };
-    KernelFilter::translate(expr, compiled.insns())
+    KernelFilter::translate(expr, compiled.insns(), t.view)
 }
 
-/// The classic program [`for_kernel`] translates.
-pub fn kernel_insns(filter: &Filter, ifaces: &[Interface], snaplen: u32) -> Result<Vec<CbpfInsn>, KernelFilterError> {
-    Ok(Filter::compile(filter.expression(), kernel_dlt(ifaces)?, snaplen)?
-        .insns()
-        .to_vec())
+/// The classic program [`for_kernel`] translates (compiled on a dead handle).
+pub fn kernel_insns(
+    filter: &Filter,
+    ifaces: &[Interface],
+    linktype: u32,
+    snaplen: u32,
+) -> Result<Vec<CbpfInsn>, KernelFilterError> {
+    let t = target(ifaces, linktype)?;
+    Ok(Filter::compile(filter.expression(), t.dlt, snaplen)?.insns().to_vec())
 }
 
 #[cfg(test)]
@@ -147,13 +187,16 @@ mod tests {
 
         // Same expression, other link type: an IPv4 test at offset 12 (Ethernet) or 0 (raw).
         let f = Filter::compile("ip", DLT_EN10MB, 262_144).unwrap();
-        let on_eth = kernel_insns(&f, &eth, 1000).unwrap();
+        let on_eth = kernel_insns(&f, &eth[..1], link::LINKTYPE_ETHERNET, 1000).unwrap();
         assert_eq!(on_eth, f.insns().iter().map(|i| with_ret(*i, 1000)).collect::<Vec<_>>());
-        let on_raw = kernel_insns(&f, &[iface("tun0", ARPHRD_NONE)], 1000).unwrap();
+        let on_raw = kernel_insns(&f, &[iface("tun0", ARPHRD_NONE)], link::LINKTYPE_RAW, 1000).unwrap();
         assert_ne!(on_raw, on_eth);
         let mut v4 = [0u8; 20];
         v4[0] = 0x45;
         assert_eq!(crate::filter::cbpf::run(&on_raw, &v4, 20), 1000);
+        // Several interfaces: cooked, as tcpdump -i any -d ip (ldh [0]).
+        let cooked = kernel_insns(&f, &eth, link::LINKTYPE_LINUX_SLL2, 1000).unwrap();
+        assert_eq!((cooked[0].code, cooked[0].k), (0x28, 0));
     }
 
     fn with_ret(mut i: CbpfInsn, k: u32) -> CbpfInsn {

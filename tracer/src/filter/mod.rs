@@ -23,6 +23,8 @@ pub use expression::ExpressionSource;
 
 /// DLT_EN10MB: Ethernet, the frames the kernel programs see.
 pub const DLT_EN10MB: u32 = 1;
+/// DLT_LINUX_SLL2: Linux cooked v2, what `-i any` and captures of several interfaces write.
+pub const DLT_LINUX_SLL2: u32 = 276;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FilterError {

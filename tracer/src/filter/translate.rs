@@ -74,6 +74,17 @@ impl Hook {
     }
 }
 
+/// How the classic program addresses the packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    /// The frame as the hook sees it (what a capture of one interface writes).
+    Frame,
+    /// Linux cooked v2 (SLL2), what `-i any` and captures of several interfaces write: a
+    /// 20-byte header made from what the hook knows, then the frame after its Ethernet header
+    /// (`ethernet`), or the whole frame of an interface without one. See [`cooked`].
+    Sll2 { ethernet: bool },
+}
+
 /// Field offsets of `struct __sk_buff` (linux/bpf.h).
 mod sk_buff {
     pub const LEN: i16 = 0;
@@ -129,6 +140,8 @@ const CTX_SLOT: i16 = -8;
 const LOAD_BUF: i16 = -16;
 /// Scratch word k is at `MEM_BASE + 4 k`.
 const MEM_BASE: i16 = -16 - 4 * cbpf::MEMWORDS as i16;
+/// A word kept while a cooked header's bytes are put together.
+const TMP_SLOT: i16 = MEM_BASE - 8;
 /// Direct packet loads reach at most this far into the linear part (the instruction's offset
 /// field is signed 16-bit, and the verifier tracks packet ranges below 64 KiB).
 const DIRECT_LIMIT: u32 = 0x7fff;
@@ -158,33 +171,49 @@ enum Label {
 
 struct Emitter {
     hook: Hook,
+    view: View,
     out: Vec<Insn>,
     /// (index of a jump, its target), resolved at the end.
     fixups: Vec<(usize, Label)>,
     starts: Vec<Option<usize>>,
     locals: Vec<Option<usize>>,
-    /// Helper fallbacks of packet loads, emitted after the rest so that the in-place path
-    /// runs straight through.
+    /// Code paths taken rarely (a packet load's fallback to the helper), emitted after the
+    /// rest so that the common path runs straight through.
     fallbacks: Vec<Fallback>,
 }
 
-/// A packet load's fallback to the load-bytes helper: entered at `entry`, it loads into `dst`
-/// and resumes at `resume`.
+/// Out-of-line code entered at `entry` that loads `size` bytes into `dst` and resumes at
+/// `resume`.
 struct Fallback {
     entry: Label,
     resume: Label,
     size: u16,
     dst: u8,
-    /// `Some(k)` for an absolute load; `None` for an indirect one, whose offset is in r2.
-    abs: Option<u32>,
+    kind: FallbackKind,
 }
 
-/// Translates `prog` (checked with [`cbpf::validate`] here) for `hook`.
+enum FallbackKind {
+    /// The load-bytes helper at the absolute offset k.
+    Absolute(u32),
+    /// The load-bytes helper at the offset in r2.
+    Indirect,
+    /// A cooked header's bytes at the offset in r2 (below the header's length).
+    CookedHeader { ethernet: bool },
+}
+
+/// Translates `prog` (checked with [`cbpf::validate`] here) for `hook`, addressing the frame
+/// as the hook sees it.
 pub fn translate(prog: &[CbpfInsn], hook: Hook) -> Result<Vec<Insn>, TranslateError> {
+    translate_view(prog, hook, View::Frame)
+}
+
+/// Translates `prog` for `hook`, addressing the packet as `view` shows it.
+pub fn translate_view(prog: &[CbpfInsn], hook: Hook, view: View) -> Result<Vec<Insn>, TranslateError> {
     cbpf::validate(prog)?;
     let reached = reachable(prog);
     let mut e = Emitter {
         hook,
+        view,
         out: Vec::with_capacity(prog.len() * 8),
         fixups: Vec::new(),
         starts: vec![None; prog.len()],
@@ -294,8 +323,8 @@ impl Emitter {
             LD => match code & 0xe0 {
                 IMM => self.push(ebpf::mov32_imm(R7, k)),
                 ABS if k >= SKF_AD_OFF => self.ancillary(pc, k - SKF_AD_OFF)?,
-                ABS => self.load_abs(code & 0x18, k, R7),
-                IND => self.load_ind(code & 0x18, k, R7),
+                ABS => self.packet_abs(code & 0x18, k, R7),
+                IND => self.packet_ind(code & 0x18, k, R7),
                 MEM => self.push(ebpf::load(W, R7, R10, mem_off(k))),
                 LEN => self.len(R7),
                 _ => unreachable_opcode(code),
@@ -305,7 +334,7 @@ impl Emitter {
                 MEM => self.push(ebpf::load(W, R8, R10, mem_off(k))),
                 LEN => self.len(R8),
                 MSH => {
-                    self.load_abs(cbpf::B, k, R8);
+                    self.packet_abs(cbpf::B, k, R8);
                     self.push(ebpf::alu32_imm(ebpf::AND, R8, 0x0f));
                     self.push(ebpf::alu32_imm(ebpf::LSH, R8, 2));
                 }
@@ -419,7 +448,23 @@ impl Emitter {
         self.swap(size, dst);
     }
 
-    /// `dst = P[k:size]`: in place after a bounds check, else (out of line) through the helper.
+    /// `dst = P[k:size]` of the packet as the program sees it.
+    fn packet_abs(&mut self, size: u16, k: u32, dst: u8) {
+        match self.view {
+            View::Frame => self.load_abs(size, k, dst),
+            View::Sll2 { ethernet } => self.cooked_abs(size, k, ethernet, dst),
+        }
+    }
+
+    /// `dst = P[X + k:size]` of the packet as the program sees it.
+    fn packet_ind(&mut self, size: u16, k: u32, dst: u8) {
+        match self.view {
+            View::Frame => self.load_ind(size, k, dst),
+            View::Sll2 { ethernet } => self.cooked_ind(size, k, ethernet, dst),
+        }
+    }
+
+    /// `dst = P[k:size]` of the frame: in place after a bounds check, else (out of line) through the helper.
     fn load_abs(&mut self, size: u16, k: u32, dst: u8) {
         let n = width(size);
         if u64::from(k) + u64::from(n) > u64::from(DIRECT_LIMIT) {
@@ -439,17 +484,20 @@ impl Emitter {
             resume,
             size,
             dst,
-            abs: Some(k),
+            kind: FallbackKind::Absolute(k),
         });
     }
 
-    /// `dst = P[X + k:size]`: in place after a bounds check, else (out of line) through the
-    /// helper.
+    /// `dst = P[X + k:size]`.
     fn load_ind(&mut self, size: u16, k: u32, dst: u8) {
-        let n = width(size);
-        let (entry, resume) = (self.label(), self.label());
         // r2 = X + k on 64 bits (X's upper half is 0): no wrap-around.
         self.push(ebpf::mov64_reg(R2, R8));
+        self.add_r2(k);
+        self.load_at_r2(size, dst);
+    }
+
+    /// r2 += k (unsigned).
+    fn add_r2(&mut self, k: u32) {
         match i32::try_from(k) {
             Ok(k) => self.push(ebpf::alu64_imm(ebpf::ADD, R2, k)),
             Err(_) => {
@@ -457,6 +505,13 @@ impl Emitter {
                 self.push(ebpf::alu64_reg(ebpf::ADD, R2, R1));
             }
         }
+    }
+
+    /// `dst = P[r2:size]`, r2 an offset below 2^33: in place after a bounds check, else (out
+    /// of line) through the helper.
+    fn load_at_r2(&mut self, size: u16, dst: u8) {
+        let n = width(size);
+        let (entry, resume) = (self.label(), self.label());
         self.jump(ebpf::jmp64_imm(ebpf::JGT, R2, (DIRECT_LIMIT - n) as i32, 0), entry);
         // r3 = the end of the bytes to read; the load reaches back from it.
         self.push(ebpf::mov64_reg(R3, R9));
@@ -471,26 +526,36 @@ impl Emitter {
             resume,
             size,
             dst,
-            abs: None,
+            kind: FallbackKind::Indirect,
         });
     }
 
-    /// The out-of-line helper loads.
+    /// The out-of-line code, including what emitting it adds.
     fn emit_fallbacks(&mut self) {
-        for f in std::mem::take(&mut self.fallbacks) {
-            self.bind(f.entry);
-            match f.abs {
-                Some(k) => self.push(ebpf::mov32_imm(R2, k)),
-                None => {
-                    // An offset of 2^32 or more is past any packet (libpcap checks the sum
-                    // apart).
-                    self.push(ebpf::mov64_reg(R1, R2));
-                    self.push(ebpf::alu64_imm(ebpf::RSH, R1, 32));
-                    self.jump(ebpf::jmp64_imm(ebpf::JNE, R1, 0, 0), Label::Reject);
-                }
+        loop {
+            let pending = std::mem::take(&mut self.fallbacks);
+            if pending.is_empty() {
+                return;
             }
-            self.helper_load(f.size, f.dst);
-            self.jump(ebpf::ja(0), f.resume);
+            for f in pending {
+                self.bind(f.entry);
+                match f.kind {
+                    FallbackKind::Absolute(k) => self.push(ebpf::mov32_imm(R2, k)),
+                    FallbackKind::Indirect => {
+                        // An offset of 2^32 or more is past any packet (libpcap checks the
+                        // sum apart).
+                        self.push(ebpf::mov64_reg(R1, R2));
+                        self.push(ebpf::alu64_imm(ebpf::RSH, R1, 32));
+                        self.jump(ebpf::jmp64_imm(ebpf::JNE, R1, 0, 0), Label::Reject);
+                    }
+                    FallbackKind::CookedHeader { ethernet } => {
+                        self.cooked_header_at_r2(f.size, f.dst, f.resume, ethernet);
+                        continue;
+                    }
+                }
+                self.helper_load(f.size, f.dst);
+                self.jump(ebpf::ja(0), f.resume);
+            }
         }
     }
 
@@ -503,14 +568,15 @@ impl Emitter {
         } else {
             self.push(ebpf::load(W, dst, R1, sk_buff::LEN));
         }
+        if let View::Sll2 { ethernet } = self.view {
+            // The cooked header replaces the Ethernet header.
+            self.push(ebpf::alu32_imm(ebpf::ADD, dst, cooked::grown_by(ethernet)));
+        }
     }
 
     /// A = the kernel's ancillary field `field`, as the kernel's classic BPF gives it on a
     /// packet socket, from what this hook knows:
-    /// - `pkttype`: TC ingress reads the socket buffer's; at TC egress a packet is
-    ///   `PACKET_OUTGOING`, except on loopback, where tcpdump sees (and libpcap keeps) the
-    ///   looped copy as received (`PACKET_HOST`); XDP runs before the kernel classifies the
-    ///   frame, so it is derived from the destination address (broadcast, multicast, host);
+    /// - `pkttype`: see [`Self::pkttype`];
     /// - `ifindex`, `protocol`, `mark`, `queue`, `rxhash` and the VLAN fields from the context;
     ///   XDP has no VLAN metadata (the tags are in the frame) and no mark (0);
     /// - `cpu` and `random` from their helpers.
@@ -526,31 +592,7 @@ impl Emitter {
                 ctx(self, sk_buff::PROTOCOL);
                 self.push(ebpf::to_be(R7, 16));
             }
-            ad::PKTTYPE => match self.hook {
-                Hook::TcIngress => ctx(self, sk_buff::PKT_TYPE),
-                Hook::TcEgress => {
-                    ctx(self, sk_buff::IFINDEX);
-                    self.push(ebpf::jmp32_imm(ebpf::JEQ, R7, LOOPBACK_IFINDEX, 2));
-                    self.push(ebpf::mov32_imm(R7, PACKET_OUTGOING));
-                    self.push(ebpf::ja(1));
-                    self.push(ebpf::mov32_imm(R7, PACKET_HOST));
-                }
-                Hook::Xdp => {
-                    let (not_broadcast, done) = (self.label(), self.label());
-                    self.load_abs(cbpf::W, 0, R7);
-                    self.jump(ebpf::jmp32_imm(ebpf::JNE, R7, u32::MAX, 0), not_broadcast);
-                    self.load_abs(cbpf::H, 4, R7);
-                    self.jump(ebpf::jmp32_imm(ebpf::JNE, R7, 0xffff, 0), not_broadcast);
-                    self.push(ebpf::mov32_imm(R7, PACKET_BROADCAST));
-                    self.jump(ebpf::ja(0), done);
-                    self.bind(not_broadcast);
-                    // The group bit: PACKET_MULTICAST (2), else PACKET_HOST (0).
-                    self.load_abs(cbpf::B, 0, R7);
-                    self.push(ebpf::alu32_imm(ebpf::AND, R7, 1));
-                    self.push(ebpf::alu32_imm(ebpf::LSH, R7, 1));
-                    self.bind(done);
-                }
-            },
+            ad::PKTTYPE => self.pkttype(R7),
             ad::IFINDEX if xdp => ctx(self, xdp_md::INGRESS_IFINDEX),
             ad::IFINDEX => ctx(self, sk_buff::IFINDEX),
             ad::MARK if xdp => self.push(ebpf::mov32_imm(R7, 0)),
@@ -583,6 +625,44 @@ impl Emitter {
             }
         }
         Ok(())
+    }
+
+    /// `dst` = the packet type, as the kernel would classify it for a packet socket:
+    /// - TC ingress reads the socket buffer's;
+    /// - at TC egress a packet is `PACKET_OUTGOING`, except on loopback, where tcpdump sees
+    ///   (and libpcap keeps) the looped copy as received (`PACKET_HOST`);
+    /// - XDP runs before the kernel classifies the frame: it is derived from the destination
+    ///   address (broadcast, multicast, else host), of an Ethernet frame.
+    fn pkttype(&mut self, dst: u8) {
+        match self.hook {
+            Hook::TcIngress => {
+                self.ctx_to_r1();
+                self.push(ebpf::load(W, dst, R1, sk_buff::PKT_TYPE));
+            }
+            Hook::TcEgress => {
+                self.ctx_to_r1();
+                self.push(ebpf::load(W, dst, R1, sk_buff::IFINDEX));
+                self.push(ebpf::jmp32_imm(ebpf::JEQ, dst, LOOPBACK_IFINDEX, 2));
+                self.push(ebpf::mov32_imm(dst, PACKET_OUTGOING));
+                self.push(ebpf::ja(1));
+                self.push(ebpf::mov32_imm(dst, PACKET_HOST));
+            }
+            Hook::Xdp => {
+                let (not_broadcast, done) = (self.label(), self.label());
+                self.load_abs(cbpf::W, 0, dst);
+                self.jump(ebpf::jmp32_imm(ebpf::JNE, dst, u32::MAX, 0), not_broadcast);
+                self.load_abs(cbpf::H, 4, dst);
+                self.jump(ebpf::jmp32_imm(ebpf::JNE, dst, 0xffff, 0), not_broadcast);
+                self.push(ebpf::mov32_imm(dst, PACKET_BROADCAST));
+                self.jump(ebpf::ja(0), done);
+                self.bind(not_broadcast);
+                // The group bit: PACKET_MULTICAST (2), else PACKET_HOST (0).
+                self.load_abs(cbpf::B, 0, dst);
+                self.push(ebpf::alu32_imm(ebpf::AND, dst, 1));
+                self.push(ebpf::alu32_imm(ebpf::LSH, dst, 1));
+                self.bind(done);
+            }
+        }
     }
 
     fn finish(mut self) -> Result<Vec<Insn>, TranslateError> {
@@ -626,5 +706,6 @@ fn unreachable_opcode(code: u16) {
     debug_assert!(false, "opcode {code:#06x} passed validation but has no translation");
 }
 
+mod cooked;
 #[cfg(test)]
 mod tests;
