@@ -1,12 +1,23 @@
 //! Builds the kernel programs (tracer-ebpf) for the BPF target with aya-build,
 //! as aya-template does. The object lands in OUT_DIR/tracer and is embedded
 //! with `include_bytes_aligned!`.
+//!
+//! aya-build relays every line of the nested cargo's output as a `cargo:warning`, which cargo
+//! shows as dozens of `warning: tracer@0.1.0: Compiling …` lines on every build. So the script
+//! runs itself again (`INNER`) for that part and passes its output on, less the nested
+//! cargo's progress lines: all of them when the build fails, none when it succeeds (compiler
+//! diagnostics of the kernel programs are always passed on).
 use std::{
     env,
+    io::Write as _,
     path::{Path, PathBuf},
+    process::Command,
 };
 
-use anyhow::{Context as _, anyhow};
+use anyhow::{Context as _, anyhow, bail};
+
+/// Set in the environment of the script's second run, which does the build.
+const INNER: &str = "TRACER_BUILD_EBPF_INNER";
 
 /// Where `cargo xtask setup` installs bpf-linker when it is not on PATH.
 fn bpf_linker_dirs() -> Vec<PathBuf> {
@@ -48,6 +59,52 @@ fn libpcap_found() -> bool {
 }
 
 fn main() -> anyhow::Result<()> {
+    if env::var_os(INNER).is_some() {
+        return build();
+    }
+    let exe = env::current_exe().context("the build script's path")?;
+    let out = Command::new(&exe)
+        .env(INNER, "1")
+        .output()
+        .with_context(|| format!("running {}", exe.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let failed = !out.status.success() || stdout.lines().any(|l| l.starts_with("cargo::error="));
+    let mut relay = std::io::stdout().lock();
+    for line in stdout.lines() {
+        let progress = line.strip_prefix("cargo:warning=").is_some_and(is_cargo_progress);
+        if failed || !progress {
+            writeln!(relay, "{line}")?;
+        }
+    }
+    std::io::stderr().write_all(&out.stderr)?;
+    if !out.status.success() {
+        bail!("building the kernel programs failed ({})", out.status);
+    }
+    Ok(())
+}
+
+/// A status line of cargo's (`   Compiling x v0.1.0`, `    Finished …`), as opposed to a
+/// compiler diagnostic.
+fn is_cargo_progress(line: &str) -> bool {
+    const STATUS: &[&str] = &[
+        "Compiling",
+        "Finished",
+        "Blocking",
+        "Updating",
+        "Locking",
+        "Adding",
+        "Downloading",
+        "Downloaded",
+        "Fresh",
+        "Checking",
+        "Building",
+    ];
+    let word = line.trim_start();
+    line.starts_with(' ') && STATUS.iter().any(|s| word.starts_with(s))
+}
+
+/// The build proper (the script's second run).
+fn build() -> anyhow::Result<()> {
     println!("cargo::rerun-if-env-changed=TRACER_EBPF_TOOLCHAIN");
     println!("cargo::rerun-if-env-changed=LIBPCAP_LIBDIR");
     if !libpcap_found() {

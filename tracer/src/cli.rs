@@ -69,6 +69,11 @@ pub struct Cli {
     #[arg(long = "pcapng")]
     pub pcapng: bool,
 
+    /// After the capture is set up (programs attached, rings mapped), switch to USER and drop
+    /// every capability no longer needed, before opening the -w file (which USER then owns).
+    #[arg(short = 'Z', long = "relinquish-privileges", value_name = "USER")]
+    pub user: Option<String>,
+
     /// Read packets from a pcap or pcapng file (`-` = standard input).
     #[arg(short = 'r', value_name = "FILE", conflicts_with_all = ["interfaces", "states"])]
     pub read: Option<PathBuf>,

@@ -11,6 +11,7 @@ pub mod live;
 pub mod offline;
 pub mod pcap;
 pub mod print;
+pub mod privdrop;
 pub mod signals;
 pub mod states;
 pub mod wire;

@@ -8,6 +8,7 @@ use std::{
 };
 
 use aya::maps::{MapData, RingBuf};
+use caps::Capability;
 use tokio::io::{Interest, unix::AsyncFd};
 use tracer_common::{MAX_SNAPLEN, PacketHeader, SockEvent, names};
 
@@ -30,6 +31,7 @@ use crate::{
         write::{WriteError, is_stdout},
     },
     print::{PrintOptions, Printer},
+    privdrop::{Account, PrivDropError},
     signals,
     states::{
         format,
@@ -63,6 +65,8 @@ pub struct LiveConfig {
     pub pcapng: bool,
     /// `-U`: flush the `-w` output after every packet.
     pub packet_buffered: bool,
+    /// `-Z`: the user to switch to once everything is attached.
+    pub user: Option<String>,
     /// `-C`, `-W`, `-G`.
     pub rotation: Rotation,
     /// The capture filter; the kernel programs run it (recompiled for the frames they see)
@@ -138,6 +142,8 @@ pub enum LiveError {
     Stdout(io::Error),
     #[error("{what}: {err}")]
     Io { what: &'static str, err: io::Error },
+    #[error(transparent)]
+    Privileges(#[from] PrivDropError),
 }
 
 /// Resolves `-i` arguments to interfaces (tcpdump's default when none).
@@ -188,6 +194,7 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str), mut note: impl FnMut
         err: e.into(),
     })?;
     let (ifaces, any) = resolve_interfaces(&cfg.interfaces)?;
+    let account = cfg.user.as_deref().map(Account::lookup).transpose()?;
     preflight::check_privileges(true, cfg.states)?;
     preflight::check_btf()?;
     if cfg.states {
@@ -294,6 +301,15 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str), mut note: impl FnMut
         );
     }
 
+    if let Some(account) = &account {
+        // Removing classic tc filters at the end needs CAP_NET_ADMIN; nothing else does.
+        let keep: &[Capability] = if matches!(programs.tc_mechanism(), Some(TcMechanism::Classic(_))) {
+            &[Capability::CAP_NET_ADMIN]
+        } else {
+            &[]
+        };
+        account.switch(keep)?;
+    }
     let pcap = match &cfg.write {
         Some(path) => Some(CaptureWriter::create(
             WriterConfig {

@@ -122,6 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         pcapng: cli.pcapng,
         packet_buffered: cli.packet_buffered,
         rotation: cli.rotation(),
+        user: cli.user.clone(),
         // Compiled here for Ethernet so a bad expression fails before anything is loaded;
         // the capture recompiles it for the frames its interfaces carry.
         filter: match cli.filter_source().text()? {
