@@ -1,7 +1,9 @@
 //! Least privilege: `-Z nobody` switches to nobody once the capture is set up, holds no
 //! capability from then on (its /proc status, read while it captures) — only CAP_NET_ADMIN
 //! where classic tc filters must be removed at the end, which they then are — and writes a
-//! capture rotated by `-C 1 -W 3` into files nobody owns, each readable by tshark.
+//! capture rotated by `-C 1 -W 3` into files nobody owns, each readable by tshark. And a
+//! non-root user holding only the README's file capabilities captures and traces socket states;
+//! without CAP_NET_ADMIN the one error line names it.
 
 use std::{
     os::unix::fs::{MetadataExt as _, PermissionsExt as _},
@@ -167,6 +169,106 @@ fn relinquish_to_an_unknown_user_is_one_clear_error() -> Result<()> {
     ensure!(
         done.stderr.trim_end().ends_with("-Z no-such-user-here: no such user"),
         "stderr: {}",
+        done.stderr
+    );
+    Ok(())
+}
+
+/// The capabilities the README lists for a non-root user.
+const FILE_CAPS: &str = "cap_bpf,cap_perfmon,cap_net_admin,cap_dac_read_search";
+
+/// A copy of the tracer with `caps` as file capabilities, in a directory nobody can reach;
+/// None (with the reason printed) where this file system keeps no capabilities.
+fn capable_copy(dir: &OpenDir, caps: &str) -> Result<Option<PathBuf>> {
+    let copy = dir.0.join(format!("tracer-{}", caps.len()));
+    std::fs::copy(tracer_bin(), &copy)?;
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755))?;
+    let mut c = std::process::Command::new("setcap");
+    c.arg(format!("{caps}+ep")).arg(&copy);
+    let out = tracer_tests::run("setcap", c, scaled(Duration::from_secs(10)))?;
+    if out.code() != Some(0) {
+        eprintln!(
+            "file_capabilities: skipped, setcap fails on {} ({})",
+            dir.0.display(),
+            out.stderr.trim()
+        );
+        return Ok(None);
+    }
+    Ok(Some(copy))
+}
+
+/// `setpriv` running `prog` as nobody (uid and gid 65534), no supplementary group.
+fn as_nobody(pair: &NetnsPair, prog: &std::path::Path) -> std::process::Command {
+    let mut c = pair.client_cmd("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(prog);
+    c
+}
+
+#[test]
+fn file_capabilities_are_enough_and_a_missing_one_is_named() -> Result<()> {
+    if !require_privileges("file_capabilities_are_enough_and_a_missing_one_is_named") {
+        return Ok(());
+    }
+    let dir = OpenDir(std::env::temp_dir().join(format!("tracer-caps-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0)?;
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755))?;
+    let Some(full) = capable_copy(&dir, FILE_CAPS)? else {
+        return Ok(());
+    };
+    let Some(no_admin) = capable_copy(&dir, "cap_bpf,cap_perfmon,cap_dac_read_search")? else {
+        return Ok(());
+    };
+    let pair = NetnsPair::new("tpf")?;
+
+    // Packets: two echo requests and their replies.
+    let mut capture = {
+        let mut c = as_nobody(&pair, &full);
+        c.args(["-i", &pair.client_if, "-nn", "-c", "4", "icmp"]);
+        Bg::spawn("tracer as nobody", c)?
+    };
+    capture.wait_stderr("listening on", scaled(Duration::from_secs(30)))?;
+    let mut ping = pair.client_cmd("ping");
+    ping.args(["-q", "-n", "-c", "2", "-i", "0.2"])
+        .arg(pair.server_v4.to_string());
+    run_ok("ping", ping, scaled(Duration::from_secs(20)))?;
+    let done = capture.finish(scaled(Duration::from_secs(20)))?;
+    done.expect_no_panic()?;
+    done.expect_code(0)?;
+    let lines: Vec<&str> = done.stdout.lines().filter(|l| l.contains(" ICMP echo ")).collect();
+    ensure!(lines.len() == 4, "as nobody with {FILE_CAPS}: {}", done.dump());
+
+    // Socket states: a refused connect of curl's, named.
+    let mut states = {
+        let mut c = as_nobody(&pair, &full);
+        c.args(["states", "--comm", "curl"]);
+        Bg::spawn("tracer states as nobody", c)?
+    };
+    states.wait_stderr("tracing TCP socket states", scaled(Duration::from_secs(30)))?;
+    let mut curl = pair.client_cmd("curl");
+    curl.args(["-s", "-m", "5"])
+        .arg(format!("http://{}:9/", pair.server_v4));
+    let _refused = tracer_tests::run("curl", curl, scaled(Duration::from_secs(20)))?;
+    states.wait_stdout("SYN_SENT", scaled(Duration::from_secs(10)))?;
+    let done = states.interrupt(scaled(Duration::from_secs(20)))?;
+    done.expect_no_panic()?;
+    done.expect_code(0)?;
+    ensure!(
+        done.stdout
+            .lines()
+            .any(|l| l.contains("CLOSE -> SYN_SENT") && l.contains(" curl")),
+        "tracer states as nobody: {}",
+        done.dump()
+    );
+
+    // Without CAP_NET_ADMIN: one line naming it.
+    let mut c = as_nobody(&pair, &no_admin);
+    c.args(["-i", &pair.client_if, "-c", "1"]);
+    let done = tracer_tests::run("tracer without CAP_NET_ADMIN", c, scaled(Duration::from_secs(30)))?;
+    done.expect_no_panic()?;
+    done.expect_code(1)?;
+    ensure!(
+        done.stderr.lines().count() == 1 && done.stderr.contains("(missing CAP_NET_ADMIN)"),
+        "without CAP_NET_ADMIN: {}",
         done.stderr
     );
     Ok(())

@@ -195,7 +195,7 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str), mut note: impl FnMut
     })?;
     let (ifaces, any) = resolve_interfaces(&cfg.interfaces)?;
     let account = cfg.user.as_deref().map(Account::lookup).transpose()?;
-    preflight::check_privileges(true, cfg.states)?;
+    preflight::check_privileges(true)?;
     preflight::check_btf()?;
     if cfg.states {
         preflight::ensure_tracefs()?;

@@ -28,7 +28,7 @@ pub enum CaptureError {
     #[error("no suitable device found")]
     NoDefaultInterface,
     #[error(
-        "you don't have permission to capture: tracer needs root, or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (missing {missing})"
+        "you don't have permission to capture: tracer needs root, or CAP_BPF and CAP_PERFMON, with CAP_NET_ADMIN for packets and CAP_DAC_READ_SEARCH for socket states where tracefs is root's only (missing {missing})"
     )]
     Permission { missing: String },
     #[error(

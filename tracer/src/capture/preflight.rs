@@ -5,6 +5,8 @@ use std::{ffi::CString, path::Path};
 
 use super::CaptureError;
 
+const CAP_DAC_OVERRIDE: u32 = 1;
+const CAP_DAC_READ_SEARCH: u32 = 2;
 const CAP_NET_ADMIN: u32 = 12;
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
@@ -26,9 +28,10 @@ fn effective_caps() -> u64 {
         .unwrap_or(0)
 }
 
-/// What the capture needs: packet hooks need CAP_NET_ADMIN, the tracepoint
-/// CAP_PERFMON, loading anything CAP_BPF (CAP_SYS_ADMIN stands in for the last two).
-pub fn check_privileges(packets: bool, states: bool) -> Result<(), CaptureError> {
+/// What the capture needs: loading anything CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN stands in
+/// for both), packet hooks CAP_NET_ADMIN. Tracepoints also need tracefs to be readable
+/// ([`ensure_tracefs`]).
+pub fn check_privileges(packets: bool) -> Result<(), CaptureError> {
     let caps = effective_caps();
     let has = |c: u32| caps & (1u64 << c) != 0;
     let sys_admin = has(CAP_SYS_ADMIN);
@@ -39,7 +42,9 @@ pub fn check_privileges(packets: bool, states: bool) -> Result<(), CaptureError>
     if packets && !has(CAP_NET_ADMIN) {
         missing.push("CAP_NET_ADMIN");
     }
-    if states && !(has(CAP_PERFMON) || sys_admin) {
+    // Packet programs too: without it the verifier's Spectre mitigations refuse their
+    // pointer arithmetic ("pointer arithmetic with it prohibited for !root").
+    if !(has(CAP_PERFMON) || sys_admin) {
         missing.push("CAP_PERFMON");
     }
     if missing.is_empty() {
@@ -67,6 +72,20 @@ fn tracefs_mounted() -> bool {
 pub fn ensure_tracefs() -> Result<(), CaptureError> {
     if tracefs_mounted() {
         return Ok(());
+    }
+    // Mounted but not readable: tracefs is mode 0700, root's, unless mounted otherwise.
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let mounted = mounts.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        matches!(f.get(1..3), Some([at, "tracefs"]) if *at == TRACEFS || *at == DEBUGFS_TRACING)
+    });
+    let caps = effective_caps();
+    if mounted && caps & (1 << CAP_DAC_READ_SEARCH | 1 << CAP_DAC_OVERRIDE) == 0 {
+        return Err(CaptureError::Permission {
+            missing: format!(
+                "CAP_DAC_READ_SEARCH: {TRACEFS}, where the tracepoints are found, is readable by root only"
+            ),
+        });
     }
     let c = |s: &str| CString::new(s).expect("no NUL in constant");
     let (src, target, fstype) = (c("tracefs"), c(TRACEFS), c("tracefs"));

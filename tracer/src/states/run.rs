@@ -186,7 +186,7 @@ pub enum StatesError {
 /// stops the run at the next step (before loading, after it, after seeding, after attaching):
 /// what was attached is detached and the summary counts what the hooks saw.
 pub fn run(cfg: StatesConfig, mut note: impl FnMut(&str)) -> Result<StatesSummary, StatesError> {
-    preflight::check_privileges(false, true)?;
+    preflight::check_privileges(false)?;
     preflight::check_btf()?;
     preflight::ensure_tracefs()?;
     if signals::checkpoint() {

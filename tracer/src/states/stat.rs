@@ -199,7 +199,7 @@ pub struct Drift {
 /// before the first snapshot ends it at the next start-up step, without a snapshot; dropping
 /// the programs detaches what was attached.
 pub fn run_live(cfg: &StatConfig, out: &mut impl Write, err: &mut impl Write) -> Result<(), StatError> {
-    preflight::check_privileges(false, true)?;
+    preflight::check_privileges(false)?;
     preflight::check_btf()?;
     preflight::ensure_tracefs()?;
     let netns = seed::current_netns().map_err(SeedError::Netns)?;
