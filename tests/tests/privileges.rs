@@ -180,6 +180,21 @@ const FILE_CAPS: &str = "cap_bpf,cap_perfmon,cap_net_admin,cap_dac_read_search";
 /// A copy of the tracer with `caps` as file capabilities, in a directory nobody can reach;
 /// None (with the reason printed) where this file system keeps no capabilities.
 fn capable_copy(dir: &OpenDir, caps: &str) -> Result<Option<PathBuf>> {
+    // File capabilities are ignored on a nosuid mount.
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let nosuid = mountinfo
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some((*f.get(4)?, *f.get(5)?))
+        })
+        .filter(|(at, _)| dir.0.starts_with(at))
+        .max_by_key(|(at, _)| at.len())
+        .is_some_and(|(_, opts)| opts.split(',').any(|o| o == "nosuid"));
+    if nosuid {
+        eprintln!("file_capabilities: skipped, {} is on a nosuid mount", dir.0.display());
+        return Ok(None);
+    }
     let copy = dir.0.join(format!("tracer-{}", caps.len()));
     std::fs::copy(tracer_bin(), &copy)?;
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755))?;
