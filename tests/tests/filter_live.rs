@@ -159,7 +159,8 @@ fn filtered_round(pair: &NetnsPair, dir: &Path, name: &str, expr: &str, at_least
         (false, false) => "ingress (TCX)",
     };
     let (xs, xm, xn, xc, xd) = hook_stats(&f.stderr, ingress)?;
-    let (ts, tm, tn, tc, td) = hook_stats(&f.stderr, "egress (TC)")?;
+    let egress = if classic { "egress (TC)" } else { "egress (TCX)" };
+    let (ts, tm, tn, tc, td) = hook_stats(&f.stderr, egress)?;
     for (seen, matched, not, copied, dropped) in [(xs, xm, xn, xc, xd), (ts, tm, tn, tc, td)] {
         ensure!(
             seen == not + copied + dropped && matched == copied + dropped,

@@ -20,7 +20,7 @@ use crate::{
         filter::{self as kfilter, KernelFilterError},
         iface::{self, Interface},
         link::{self, LINKTYPE_LINUX_SLL2},
-        load::{Direction, Ingress, LoadOptions, PacketProgram, Programs, TcMechanism, ring_size},
+        load::{self, Direction, Ingress, LoadOptions, PacketProgram, Programs, TcMechanism, ring_size},
         preflight, record,
         staterings::StateRings,
     },
@@ -87,6 +87,8 @@ pub struct Summary {
     pub ingress: Ingress,
     /// The TC programs were classic tc filters (no TCX on this kernel).
     pub classic_tc: bool,
+    /// `-Q`: which hooks were attached.
+    pub direction: Direction,
     /// `-G` with `-W`: the capture stopped because this many files were written.
     pub file_limit: Option<u32>,
 }
@@ -123,7 +125,9 @@ impl Summary {
 
     /// `--stats`: one line per packet hook.
     pub fn stats_text(&self) -> String {
-        self.counters.stats_text(self.ingress.label(self.classic_tc))
+        let ingress = (self.direction != Direction::Out).then(|| self.ingress.label(self.classic_tc));
+        let egress = (self.direction != Direction::In).then(|| load::egress_label(self.classic_tc));
+        self.counters.stats_text(ingress, egress)
     }
 }
 
@@ -448,6 +452,7 @@ pub async fn run(cfg: LiveConfig, ready: impl FnOnce(&str), mut note: impl FnMut
         counters,
         ingress: cfg.ingress,
         classic_tc,
+        direction: cfg.direction,
         file_limit: sink.file_limit,
     })
 }
@@ -487,6 +492,7 @@ fn stopped_in_startup(
         counters,
         ingress: cfg.ingress,
         classic_tc,
+        direction: cfg.direction,
         file_limit: None,
     })
 }

@@ -92,7 +92,8 @@ impl Counters {
     }
 
     /// `--stats`: one line per packet hook; `ingress` names the ingress one.
-    pub fn stats_text(&self, ingress: &str) -> String {
+    /// `--stats`: a line per hook attached (None: not attached, `-Q`), named by its label.
+    pub fn stats_text(&self, ingress: Option<&str>, egress: Option<&str>) -> String {
         let line = |hook: &str, c: HookCounts| {
             format!(
                 "{hook}: {} seen, {} matched by filter ({} not matched), {} copied, {} dropped because the ring buffer was full\n",
@@ -103,8 +104,10 @@ impl Counters {
                 c.dropped
             )
         };
-        let mut s = line(ingress, self.xdp());
-        s.push_str(&line("egress (TC)", self.tc()));
+        let mut s = ingress.map(|l| line(l, self.xdp())).unwrap_or_default();
+        if let Some(l) = egress {
+            s.push_str(&line(l, self.tc()));
+        }
         s
     }
 
@@ -155,9 +158,13 @@ mod tests {
         // tcpdump's "received by filter" counts what the filter kept.
         assert_eq!((c.packets_seen(), c.packets_matched()), (15, 9));
         assert_eq!(
-            c.stats_text("ingress (XDP)"),
+            c.stats_text(Some("ingress (XDP)"), Some("egress (TC)")),
             "ingress (XDP): 10 seen, 4 matched by filter (6 not matched), 3 copied, 1 dropped because the ring buffer was full\n\
              egress (TC): 5 seen, 5 matched by filter (0 not matched), 5 copied, 0 dropped because the ring buffer was full\n"
+        );
+        assert_eq!(
+            c.stats_text(None, Some("egress (TCX)")),
+            "egress (TCX): 5 seen, 5 matched by filter (0 not matched), 5 copied, 0 dropped because the ring buffer was full\n"
         );
         assert!(
             !HookCounts {

@@ -59,6 +59,11 @@ impl Ingress {
     }
 }
 
+/// The egress program's name in `--stats` lines.
+pub fn egress_label(classic_tc: bool) -> &'static str {
+    if classic_tc { "egress (TC)" } else { "egress (TCX)" }
+}
+
 /// Which packets to capture (tcpdump's `-Q`): received, sent, or both.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Direction {
