@@ -478,14 +478,7 @@ impl Emitter {
         self.jump(ebpf::jmp64_reg(ebpf::JGT, R2, R6, 0), entry);
         self.push(ebpf::load(ebpf_size(size), dst, R9, k as i16));
         self.swap(size, dst);
-        self.bind(resume);
-        self.fallbacks.push(Fallback {
-            entry,
-            resume,
-            size,
-            dst,
-            kind: FallbackKind::Absolute(k),
-        });
+        self.defer(entry, resume, size, dst, FallbackKind::Absolute(k));
     }
 
     /// `dst = P[X + k:size]`.
@@ -520,13 +513,19 @@ impl Emitter {
         self.jump(ebpf::jmp64_reg(ebpf::JGT, R3, R6, 0), entry);
         self.push(ebpf::load(ebpf_size(size), dst, R3, -(n as i16)));
         self.swap(size, dst);
+        self.defer(entry, resume, size, dst, FallbackKind::Indirect);
+    }
+
+    /// Binds `resume` here and queues the out-of-line code entered at `entry` that loads
+    /// `size` bytes into `dst` as `kind` says, then comes back.
+    fn defer(&mut self, entry: Label, resume: Label, size: u16, dst: u8, kind: FallbackKind) {
         self.bind(resume);
         self.fallbacks.push(Fallback {
             entry,
             resume,
             size,
             dst,
-            kind: FallbackKind::Indirect,
+            kind,
         });
     }
 

@@ -22,8 +22,7 @@
 //! not allowed by every kernel's verifier.
 
 use super::{
-    Emitter, Fallback, FallbackKind, Hook, Label, PACKET_HOST, R1, R2, R8, R10, TMP_SLOT, W, cbpf, ebpf, sk_buff,
-    width, xdp_md,
+    Emitter, FallbackKind, Hook, Label, PACKET_HOST, R1, R2, R8, R10, TMP_SLOT, W, cbpf, ebpf, sk_buff, width, xdp_md,
 };
 
 /// The cooked header's length.
@@ -177,14 +176,7 @@ impl Emitter {
         self.jump(ebpf::jmp64_imm(ebpf::JLT, R2, HEADER_LEN as i32, 0), entry);
         self.push(ebpf::alu64_imm(ebpf::ADD, R2, -(grown_by(ethernet) as i32)));
         self.load_at_r2(size, dst);
-        self.bind(resume);
-        self.fallbacks.push(Fallback {
-            entry,
-            resume,
-            size,
-            dst,
-            kind: FallbackKind::CookedHeader { ethernet },
-        });
+        self.defer(entry, resume, size, dst, FallbackKind::CookedHeader { ethernet });
     }
 
     /// Out of line: `dst = P[r2:size]` of the cooked packet, r2 below `HEADER_LEN`; then on
