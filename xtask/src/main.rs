@@ -11,6 +11,7 @@ mod churn;
 mod cmd;
 mod conformance;
 mod demo;
+mod dist;
 mod setup;
 mod test;
 mod tools;
@@ -31,6 +32,14 @@ enum Task {
     Setup,
     /// Capture an HTTP exchange between two network namespaces with the tracer (no outside network).
     Demo,
+    /// Build what is installed into target/dist: the binary, man pages, shell completions and a
+    /// Debian package with the systemd unit.
+    Dist {
+        /// Then install the package on this machine, run it, and remove it again (needs root;
+        /// part of `cargo xtask test`).
+        #[arg(long)]
+        check: bool,
+    },
     /// Unit and golden tests, the privileged end-to-end tests (needs root), then `conformance --check`.
     Test,
     /// Compare `tracer FLAGS -r FILE` with `tcpdump FLAGS -r FILE`, packet by packet, over the shared
@@ -107,6 +116,8 @@ fn main() {
     let result = match cli.task {
         Task::Setup => setup::run(),
         Task::Demo => demo::run(),
+        Task::Dist { check: false } => dist::run(),
+        Task::Dist { check: true } => dist::check_install(),
         Task::Test => test::run(),
         Task::Conformance {
             check,

@@ -1,13 +1,14 @@
 //! `cargo xtask test`: unit and golden tests, the conformance comparison with tcpdump
 //! (`cargo xtask conformance --check`), then the privileged end-to-end tests (tests/, crate
-//! tracer-tests) against the release binary, on this machine's kernel and then inside
-//! each kernel of the VM matrix (`cargo xtask vm-test`).
+//! tracer-tests) against the release binary, on this machine's kernel, the Debian package
+//! (`cargo xtask dist --check`: installed here, run, removed), and then the end-to-end tests
+//! inside each kernel of the VM matrix (`cargo xtask vm-test`).
 
 use anyhow::{Result, bail};
 
 use crate::{
     cmd::{self, status},
-    conformance, setup, tools, vm,
+    conformance, dist, setup, tools, vm,
 };
 
 pub fn run() -> Result<()> {
@@ -69,6 +70,13 @@ pub fn run() -> Result<()> {
     ) {
         eprintln!("xtask: {e:#}");
         failed.push("end-to-end tests");
+    }
+
+    // The Debian package: built, installed on this machine, run, removed.
+    println!("xtask: the Debian package");
+    if let Err(e) = dist::check_install() {
+        eprintln!("xtask: {e:#}");
+        failed.push("Debian package");
     }
 
     // The same end-to-end tests inside Debian's 6.1 and 6.12 kernels (QEMU).

@@ -19,6 +19,10 @@ const TOOLS: &[(&str, &str)] = &[
     ("unshare", "util-linux"),
     ("setpriv", "util-linux"),
     ("capsh", "libcap2-bin"),
+    ("setcap", "libcap2-bin"),
+    // `cargo xtask dist`: the package's dependencies, and the package itself.
+    ("dpkg-shlibdeps", "dpkg-dev"),
+    ("dpkg-deb", "dpkg"),
     ("ping", "iputils-ping"),
 ];
 
