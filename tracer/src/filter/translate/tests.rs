@@ -382,6 +382,15 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
+    /// How much of a `len`-byte packet is linear: all of it, except one time in `one_in`,
+    /// when a random part is (the rest in fragments).
+    fn linear(&mut self, len: usize, one_in: u64) -> usize {
+        if self.below(one_in) == 0 {
+            self.below(len as u64 + 1) as usize
+        } else {
+            len
+        }
+    }
     fn value(&mut self) -> u32 {
         match self.below(6) {
             0 => self.below(64) as u32,
@@ -506,11 +515,7 @@ fn expressions_select_what_the_evaluator_selects() {
             let code = translate(f.insns(), hook).unwrap();
             for _ in 0..2000 {
                 let bytes = plausible_frame(&mut rng);
-                let linear = if rng.below(3) == 0 {
-                    rng.below(bytes.len() as u64 + 1) as usize
-                } else {
-                    bytes.len()
-                };
+                let linear = rng.linear(bytes.len(), 3);
                 let p = Packet {
                     bytes: &bytes,
                     linear,
@@ -743,11 +748,7 @@ fn cooked_expressions_select_what_the_evaluator_selects() {
             let code = translate_view(f.insns(), hook, View::Sll2 { ethernet: true }).unwrap();
             for _ in 0..1500 {
                 let bytes = plausible_frame(&mut rng);
-                let linear = if rng.below(3) == 0 {
-                    rng.below(bytes.len() as u64 + 1) as usize
-                } else {
-                    bytes.len()
-                };
+                let linear = rng.linear(bytes.len(), 3);
                 let p = Packet {
                     bytes: &bytes,
                     linear,
