@@ -1,21 +1,36 @@
 //! `cargo xtask dist`: what is installed, in target/dist/:
-//! - `tracer`, the release binary;
+//! - `tracer`, one self-contained binary: no shared library at all (static, musl), libpcap
+//!   included. libpcap is built from Debian's own source tarball of the version Debian 12 ships
+//!   (1.10.3, fetched from the Debian archive and checked against the checksum of its .dsc),
+//!   configured without D-Bus, RDMA, Bluetooth, USB, netmap and libnl: those only add capture
+//!   sources tracer never opens, and Debian's libpcap.a cannot be linked statically without
+//!   them. Its filter compiler, whose code the filters' semantics depend on, is libpcap's own;
 //! - `man/` and `completions/`, generated from the clap definitions (`tracer-docs`);
 //! - `tracer_VERSION_amd64.deb`: the binary, the man pages, the completions for bash, zsh and
-//!   fish, the README and the systemd unit (deploy/systemd), its dependencies computed by
-//!   dpkg-shlibdeps from the binary's shared libraries.
+//!   fish, the README and the systemd unit (deploy/systemd); no dependencies.
 //!
-//! Not yet: the binary links libpcap.so and glibc (a self-contained one, and the container image
-//! built from it, are still to come), so the package depends on libpcap0.8 and libc6.
+//! Not yet: the container image.
 
-use std::{fs, path::Path, process::Command};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
-use anyhow::{Context as _, Result, ensure};
+use anyhow::{Context as _, Result, bail, ensure};
 
-use crate::cmd::{self, output, status};
+use crate::{
+    cmd::{self, output, status},
+    tools,
+};
 
 /// The unit the package ships.
 const UNIT: &str = "deploy/systemd/tracer-states.service";
+const MUSL: &str = "x86_64-unknown-linux-musl";
+const LIBPCAP_VERSION: &str = "1.10.3";
+const LIBPCAP_URL: &str = "http://deb.debian.org/debian/pool/main/libp/libpcap/libpcap_1.10.3.orig.tar.gz";
+/// From libpcap_1.10.3-1.dsc (Debian 12).
+const LIBPCAP_SHA256: &str = "2a8885c403516cf7b0933ed4b14d6caa30e02052489ebd414dc75ac52e7559e6";
 
 pub fn run() -> Result<()> {
     build().map(drop)
@@ -36,7 +51,7 @@ fn build() -> Result<std::path::PathBuf> {
         fs::remove_dir_all(&dist).with_context(|| format!("removing {}", dist.display()))?;
     }
     fs::create_dir_all(&dist)?;
-    copy(&release.join("tracer"), &dist.join("tracer"))?;
+    copy(&static_tracer()?, &dist.join("tracer"))?;
     status("tracer-docs", Command::new(release.join("tracer-docs")).arg(&dist))?;
     let deb = package(&root, &dist)?;
     println!("xtask: dist: {}", dist.display());
@@ -183,26 +198,6 @@ fn package(root: &Path, dist: &Path) -> Result<std::path::PathBuf> {
         ),
     )?;
 
-    // Depends, from the binary's shared libraries (dpkg-shlibdeps wants a debian/control).
-    let work = dist.join("deb").join("shlibdeps");
-    fs::create_dir_all(work.join("debian"))?;
-    fs::write(
-        work.join("debian/control"),
-        "Source: tracer\n\nPackage: tracer\nArchitecture: amd64\n",
-    )?;
-    let shlibs = output(
-        "dpkg-shlibdeps",
-        Command::new("dpkg-shlibdeps")
-            .current_dir(&work)
-            .arg("-O")
-            .arg(stage.join("usr/bin/tracer")),
-    )?;
-    let depends = shlibs
-        .lines()
-        .find_map(|l| l.strip_prefix("shlibs:Depends="))
-        .context("dpkg-shlibdeps printed no shlibs:Depends")?
-        .trim()
-        .to_owned();
     let installed_kib = dir_size(&stage)? / 1024;
     fs::create_dir_all(stage.join("DEBIAN"))?;
     fs::write(
@@ -213,7 +208,6 @@ fn package(root: &Path, dist: &Path) -> Result<std::path::PathBuf> {
              Architecture: amd64\n\
              Maintainer: tracer developers <tracer@localhost>\n\
              Installed-Size: {installed_kib}\n\
-             Depends: {depends}\n\
              Section: net\n\
              Priority: optional\n\
              Description: tcpdump-compatible TCP capture and socket-state tracing with eBPF\n \
@@ -246,4 +240,102 @@ fn dir_size(dir: &Path) -> Result<u64> {
         };
     }
     Ok(total)
+}
+
+/// The self-contained binary: built for musl against a static libpcap of our own build.
+fn static_tracer() -> Result<PathBuf> {
+    let libdir = static_libpcap(&cmd::target_dir().join("dist-build"))?;
+    status(
+        "rustup target add",
+        Command::new("rustup").args(["target", "add", MUSL]),
+    )?;
+    status(
+        "cargo build --release --target x86_64-unknown-linux-musl",
+        cmd::cargo()
+            .current_dir(cmd::root())
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "tracer",
+                "--bin",
+                "tracer",
+                "--target",
+                MUSL,
+            ])
+            .env("LIBPCAP_LIBDIR", &libdir)
+            .env("LIBPCAP_VER", LIBPCAP_VERSION),
+    )?;
+    let bin = cmd::target_dir().join(MUSL).join("release/tracer");
+    let ldd = Command::new("ldd").arg(&bin).output().context("running ldd")?;
+    let said = String::from_utf8_lossy(&ldd.stdout).into_owned() + &String::from_utf8_lossy(&ldd.stderr);
+    ensure!(
+        said.contains("not a dynamic executable") || said.contains("statically linked"),
+        "{} is not self-contained: ldd says {said}",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+/// libpcap.a for musl under `build` (kept between runs); returns its directory.
+fn static_libpcap(build: &Path) -> Result<PathBuf> {
+    let prefix = build.join("libpcap-musl");
+    let lib = prefix.join("lib");
+    if lib.join("libpcap.a").is_file() {
+        return Ok(lib);
+    }
+    tools::ensure()?;
+    fs::create_dir_all(build)?;
+    let tarball = build.join(format!("libpcap_{LIBPCAP_VERSION}.orig.tar.gz"));
+    status(
+        "curl libpcap",
+        Command::new("curl")
+            .args(["-sfSL", "-o"])
+            .arg(&tarball)
+            .arg(LIBPCAP_URL),
+    )?;
+    let sum = output("sha256sum", Command::new("sha256sum").arg(&tarball))?;
+    if sum.split_whitespace().next() != Some(LIBPCAP_SHA256) {
+        bail!("{LIBPCAP_URL} does not have the checksum of Debian's libpcap_{LIBPCAP_VERSION}-1.dsc: {sum}");
+    }
+    status("tar", Command::new("tar").arg("xzf").arg(&tarball).arg("-C").arg(build))?;
+    let src = build.join(format!("libpcap-{LIBPCAP_VERSION}"));
+    // musl-gcc sees no kernel headers: give it the system's, and only those.
+    let kinc = build.join("kernel-headers");
+    fs::create_dir_all(&kinc)?;
+    for (name, target) in [
+        ("linux", "/usr/include/linux"),
+        ("asm-generic", "/usr/include/asm-generic"),
+        ("asm", "/usr/include/x86_64-linux-gnu/asm"),
+    ] {
+        let link = kinc.join(name);
+        if !link.exists() {
+            std::os::unix::fs::symlink(target, &link)?;
+        }
+    }
+    status(
+        "libpcap configure",
+        Command::new("./configure")
+            .current_dir(&src)
+            .env("CC", format!("musl-gcc -I{}", kinc.display()))
+            .arg("--host=x86_64-linux-musl")
+            .arg(format!("--prefix={}", prefix.display()))
+            .args([
+                "--disable-shared",
+                "--disable-dbus",
+                "--disable-rdma",
+                "--disable-bluetooth",
+                "--disable-usb",
+                "--disable-netmap",
+                "--without-libnl",
+                "--without-dpdk",
+            ]),
+    )?;
+    status("libpcap make", Command::new("make").current_dir(&src).arg("-j4"))?;
+    status(
+        "libpcap make install",
+        Command::new("make").current_dir(&src).arg("install"),
+    )?;
+    ensure!(lib.join("libpcap.a").is_file(), "no libpcap.a after building libpcap");
+    Ok(lib)
 }

@@ -20,17 +20,27 @@ const TOOLS: &[(&str, &str)] = &[
     ("setpriv", "util-linux"),
     ("capsh", "libcap2-bin"),
     ("setcap", "libcap2-bin"),
-    // `cargo xtask dist`: the package's dependencies, and the package itself.
-    ("dpkg-shlibdeps", "dpkg-dev"),
+    // `cargo xtask dist`: libpcap built for musl (fetched, checked, configured, compiled), the
+    // package.
+    ("sha256sum", "coreutils"),
+    ("musl-gcc", "musl-tools"),
+    ("flex", "flex"),
+    ("bison", "bison"),
+    ("make", "make"),
     ("dpkg-deb", "dpkg"),
     ("ping", "iputils-ping"),
 ];
 
 /// Installs the packages of missing programs (apt-get update only then).
 pub fn ensure() -> Result<()> {
+    ensure_these(TOOLS)
+}
+
+/// Installs the packages of whichever of `tools` (program, Debian package) are missing.
+pub fn ensure_these(tools: &[(&str, &str)]) -> Result<()> {
     let mut missing: Vec<&str> = Vec::new();
     let mut packages: Vec<&str> = Vec::new();
-    for (prog, pkg) in TOOLS {
+    for (prog, pkg) in tools {
         if cmd::which(prog).is_none() {
             missing.push(prog);
             if !packages.contains(pkg) {
@@ -64,7 +74,7 @@ pub fn ensure() -> Result<()> {
     let mut install = apt(&["install", "-y", "-q", "--no-install-recommends"]);
     install.args(&packages);
     status(&format!("apt-get install {list}"), &mut install)?;
-    let still: Vec<&str> = TOOLS
+    let still: Vec<&str> = tools
         .iter()
         .filter(|(p, _)| cmd::which(p).is_none())
         .map(|(p, _)| *p)

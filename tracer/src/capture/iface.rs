@@ -77,14 +77,14 @@ pub fn lookup(name: &str) -> Result<Interface, CaptureError> {
     let sock = Socket::new()?;
     let mut req = ifreq_for(name).ok_or_else(no_such)?;
     // SAFETY: valid socket and ifreq.
-    if unsafe { libc::ioctl(sock.0, libc::SIOCGIFFLAGS, &mut req) } < 0 {
+    if unsafe { libc::ioctl(sock.0, libc::SIOCGIFFLAGS as libc::Ioctl, &mut req) } < 0 {
         return Err(no_such());
     }
     // SAFETY: SIOCGIFFLAGS filled the flags member.
     let flags = unsafe { req.ifr_ifru.ifru_flags } as libc::c_int;
     let mut req = ifreq_for(name).ok_or_else(no_such)?;
     // SAFETY: valid socket and ifreq.
-    let (arphrd, mac) = if unsafe { libc::ioctl(sock.0, libc::SIOCGIFHWADDR, &mut req) } < 0 {
+    let (arphrd, mac) = if unsafe { libc::ioctl(sock.0, libc::SIOCGIFHWADDR as libc::Ioctl, &mut req) } < 0 {
         (ARPHRD_NONE, [0; 6])
     } else {
         // SAFETY: SIOCGIFHWADDR filled the hwaddr member.
@@ -109,7 +109,8 @@ pub fn lookup(name: &str) -> Result<Interface, CaptureError> {
 /// masked), `None` when it has no IPv4 address. tcpdump names only hosts on this network.
 pub fn local_net(name: &str) -> Option<([u8; 4], [u8; 4])> {
     let sock = Socket::new().ok()?;
-    let get = |request| -> Option<[u8; 4]> {
+    // The request's type is the C library's (unsigned long in glibc, int in musl).
+    let get = |request: libc::Ioctl| -> Option<[u8; 4]> {
         let mut req = ifreq_for(name)?;
         // SAFETY: valid socket and ifreq.
         if unsafe { libc::ioctl(sock.0, request, &mut req) } < 0 {
@@ -121,8 +122,8 @@ pub fn local_net(name: &str) -> Option<([u8; 4], [u8; 4])> {
         // sockaddr_in: 2 bytes of port, then the address.
         Some([d[2] as u8, d[3] as u8, d[4] as u8, d[5] as u8])
     };
-    let addr = get(libc::SIOCGIFADDR)?;
-    let mask = get(libc::SIOCGIFNETMASK)?;
+    let addr = get(libc::SIOCGIFADDR as libc::Ioctl)?;
+    let mask = get(libc::SIOCGIFNETMASK as libc::Ioctl)?;
     Some((std::array::from_fn(|i| addr[i] & mask[i]), mask))
 }
 

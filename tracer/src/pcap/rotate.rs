@@ -100,11 +100,11 @@ fn strftime(template: &OsStr, time: i64) -> Result<Vec<u8>, NameError> {
     let bad = || NameError::Strftime {
         template: template.to_string_lossy().into_owned(),
     };
-    let t: libc::time_t = time;
     // SAFETY: tm is plain old data; localtime_r fills it from a valid time_t.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers are valid for the call.
-    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+    // SAFETY: both pointers are valid for the call. (`as _`: time_t, whose alias musl's libc
+    // crate marks deprecated.)
+    if unsafe { libc::localtime_r(&(time as _), &mut tm) }.is_null() {
         return Err(bad());
     }
     let mut buf = vec![0u8; MAX_NAME + 1];

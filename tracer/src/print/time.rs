@@ -123,11 +123,11 @@ fn sub(a: Timestamp, b: Timestamp, nano: bool) -> (i64, u64) {
 
 /// Local broken-down time through libc (honours TZ like tcpdump), as "YYYY-MM-DD HH:MM:SS".
 fn localtime(sec: i64) -> Option<[u8; 19]> {
-    let t: libc::time_t = sec as libc::time_t;
     // SAFETY: an all-zero tm is a valid value for localtime_r to overwrite.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers reference live, properly aligned locals.
-    let r = unsafe { libc::localtime_r(&t, &mut tm) };
+    // SAFETY: both pointers reference live, properly aligned values. (`as _`: time_t, whose
+    // alias musl's libc crate marks deprecated.)
+    let r = unsafe { libc::localtime_r(&(sec as _), &mut tm) };
     if r.is_null() {
         return None;
     }
