@@ -475,11 +475,7 @@ fn random_programs_compute_what_the_evaluator_computes() {
             let n = rng.below(160) as usize;
             let bytes: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
             // Sometimes all of it linear, sometimes some of it in fragments.
-            let linear = if rng.below(2) == 0 {
-                n
-            } else {
-                rng.below(n as u64 + 1) as usize
-            };
+            let linear = rng.linear(n, 2);
             let p = Packet {
                 bytes: &bytes,
                 linear,
@@ -702,11 +698,7 @@ fn cooked_random_programs_compute_what_the_evaluator_computes() {
             if ethernet && rng.below(4) == 0 {
                 bytes[..6].fill(0xff);
             }
-            let linear = if rng.below(2) == 0 {
-                n
-            } else {
-                rng.below(n as u64 + 1) as usize
-            };
+            let linear = rng.linear(n, 2);
             let p = Packet {
                 bytes: &bytes,
                 linear,
