@@ -37,14 +37,15 @@ pub fn run() -> Result<()> {
 }
 
 /// Builds target/dist; returns the package's path.
-fn build() -> Result<std::path::PathBuf> {
+fn build() -> Result<PathBuf> {
     let root = cmd::root();
     let release = cmd::target_dir().join("release");
+    // The generator of the man pages and completions runs here, as a host binary.
     status(
-        "cargo build --release -p tracer",
+        "cargo build --release --bin tracer-docs",
         cmd::cargo()
             .current_dir(&root)
-            .args(["build", "--release", "-p", "tracer", "--bins"]),
+            .args(["build", "--release", "-p", "tracer", "--bin", "tracer-docs"]),
     )?;
     let dist = cmd::target_dir().join("dist");
     if dist.exists() {
@@ -154,7 +155,7 @@ fn gzip(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// Builds the Debian package from what `dist` holds; returns its path.
-fn package(root: &Path, dist: &Path) -> Result<std::path::PathBuf> {
+fn package(root: &Path, dist: &Path) -> Result<PathBuf> {
     let version = env!("CARGO_PKG_VERSION");
     let name = format!("tracer_{version}_amd64");
     let stage = dist.join("deb").join(&name);
